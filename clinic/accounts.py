@@ -1,0 +1,34 @@
+"""Accounts the application itself acts as, and role membership."""
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser, Group
+from django.db import transaction
+
+from .roles import ADMIN_ROLES, ROLE_PERMISSIONS
+
+
+def system_user() -> AbstractBaseUser:
+    """The user that tasks and management commands act as, so history names who changed what.
+    It cannot log in."""
+    User = get_user_model()
+    user, created = User.objects.get_or_create(
+        username=settings.CLINIC_SYSTEM_USERNAME,
+        defaults={"first_name": "System", "is_active": False},
+    )
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    return user
+
+
+@transaction.atomic
+def user_set_roles(*, user: AbstractBaseUser, roles: list[str]) -> AbstractBaseUser:
+    """Puts the user in exactly these roles; admin roles (reception, manager) need is_staff."""
+    unknown = set(roles) - set(ROLE_PERMISSIONS)
+    if unknown:
+        raise ValueError(f"Unknown roles: {', '.join(sorted(unknown))}")
+    user.groups.set(Group.objects.filter(name__in=roles))
+    user.is_staff = user.is_superuser or bool(ADMIN_ROLES & set(roles))
+    user.save(update_fields=["is_staff"])
+    return user

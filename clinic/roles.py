@@ -1,0 +1,67 @@
+"""The clinic's roles and what each may see and change. docs/roles.md is this matrix in prose;
+tests/clinic/test_roles.py checks the groups in the database against it.
+
+Data migrations freeze a copy of the matrix as it stood when they were written (migrations are
+history); a migration that changes a role re-applies the whole row with `sync_roles`.
+"""
+
+from collections.abc import Mapping
+
+RECEPTION = "Reception"
+PRACTITIONER = "Practitioner"
+MANAGER = "Manager"
+
+# Roles whose members work in the Django admin, so their accounts need is_staff.
+ADMIN_ROLES = frozenset({RECEPTION, MANAGER})
+
+ROLE_PERMISSIONS: Mapping[str, frozenset[str]] = {
+    RECEPTION: frozenset(
+        {
+            "patients.add_patient",
+            "patients.change_patient",
+            "patients.view_patient",
+            "patients.add_screening",
+            "patients.view_screening",
+            "patients.add_consent",
+            "patients.change_consent",
+            "patients.view_consent",
+        }
+    ),
+    PRACTITIONER: frozenset(
+        {
+            "clinic.use_practice_pages",
+            "patients.view_patient",
+            "patients.add_screening",
+            "patients.view_screening",
+            "patients.view_consent",
+        }
+    ),
+    MANAGER: frozenset({"clinic.view_reports"}),
+}
+
+
+def sync_roles(apps, matrix: Mapping[str, frozenset[str]]) -> None:
+    """Makes each group hold exactly the permissions the matrix gives it. Idempotent.
+
+    Works on the migration's historical models. Permissions are normally created after all
+    migrations ran; they are created here first so that a fresh database gets its groups in
+    the same `migrate`.
+    """
+    from django.contrib.auth.management import create_permissions
+
+    for app_config in apps.get_app_configs():
+        app_config.models_module = True
+        create_permissions(app_config, apps=apps, verbosity=0)
+        app_config.models_module = None
+
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    for role, codenames in matrix.items():
+        group, _ = Group.objects.get_or_create(name=role)
+        permissions = []
+        for dotted in sorted(codenames):
+            app_label, codename = dotted.split(".", 1)
+            permissions.append(
+                Permission.objects.get(content_type__app_label=app_label, codename=codename)
+            )
+        group.permissions.set(permissions)

@@ -1,0 +1,33 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
+
+from . import views
+
+admin.site.site_header = _("Clinic administration")
+admin.site.site_title = _("Clinic")
+admin.site.index_title = _("Reception and stock")
+
+reports_patterns = (
+    [
+        path("", views.reports_index, name="index"),
+        path("patients/", include("patients.urls_reports")),
+    ],
+    "reports",
+)
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        name="login",
+    ),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("health/", views.health, name="health"),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("practice/", include("patients.urls")),
+    path("reports/", include(reports_patterns)),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,53 @@
+from django.conf import settings
+from django.contrib.auth.decorators import login_not_required, permission_required
+from django.core.cache import cache
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    """Sends each user to where their role works: practitioners to their pages, managers to
+    the reports, reception (and superusers) to the admin. A user in several roles lands on the
+    first of those that applies."""
+    user = request.user
+    if user.is_superuser:
+        return redirect("admin:index")
+    if user.has_perm("clinic.use_practice_pages"):
+        return redirect("patients:search")
+    if user.has_perm("clinic.view_reports"):
+        return redirect("reports:index")
+    if user.is_staff:
+        return redirect("admin:index")
+    return render(request, "clinic/no_role.html", status=403)
+
+
+@permission_required("clinic.view_reports", raise_exception=True)
+def reports_index(request: HttpRequest) -> HttpResponse:
+    return render(request, "clinic/reports_index.html")
+
+
+@login_not_required
+@never_cache
+@require_GET
+def health(request: HttpRequest) -> JsonResponse:
+    """For the load balancer: 200 when the database (and Redis, where configured) answer."""
+    checks = {}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        checks["database"] = "ok"
+    except Exception as error:  # noqa: BLE001 - any failure means unhealthy
+        checks["database"] = f"error: {type(error).__name__}"
+    if settings.REDIS_URL:
+        try:
+            cache.set("health-check", "ok", 5)
+            checks["redis"] = "ok" if cache.get("health-check") == "ok" else "error: no echo"
+        except Exception as error:  # noqa: BLE001
+            checks["redis"] = f"error: {type(error).__name__}"
+    healthy = all(value == "ok" for value in checks.values())
+    return JsonResponse(
+        {"status": "ok" if healthy else "error", **checks}, status=200 if healthy else 503
+    )

@@ -1,0 +1,63 @@
+from django.contrib.auth.decorators import permission_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
+
+from . import selectors
+from .forms import PatientSearchForm
+from .models import Patient
+
+SEARCH_RESULTS_LIMIT = 50
+PRACTICE_PERMISSIONS = ("clinic.use_practice_pages", "patients.view_patient")
+
+
+@permission_required(PRACTICE_PERMISSIONS, raise_exception=True)
+def patient_search(request: HttpRequest) -> HttpResponse:
+    form = PatientSearchForm(request.GET or None)
+    patients = None
+    if form.is_valid() and form.cleaned_data["q"].strip():
+        found = Patient.objects.filter(selectors.patient_search_filter(form.cleaned_data["q"]))
+        patients = [
+            (patient, selectors.consent_states(patient))
+            for patient in selectors.patients_with_safety_flags(found)[:SEARCH_RESULTS_LIMIT]
+        ]
+    return render(
+        request,
+        "patients/search.html",
+        {
+            "form": form,
+            "patients": patients,
+            "limit": SEARCH_RESULTS_LIMIT,
+        },
+    )
+
+
+@permission_required(PRACTICE_PERMISSIONS, raise_exception=True)
+def patient_safety(request: HttpRequest, pk: int) -> HttpResponse:
+    patient = get_object_or_404(selectors.patients_with_safety_flags(), pk=pk)
+    today = timezone.localdate()
+    return render(
+        request,
+        "patients/safety.html",
+        {
+            "patient": patient,
+            "age": patient.age_on(today),
+            "checks": selectors.safety_overview(patient=patient, on=today),
+            "consent_states": selectors.consent_states(patient),
+            "consents": patient.consents.all(),
+            "screenings": patient.screenings.select_related("recorded_by")[:5],
+        },
+    )
+
+
+@permission_required("clinic.view_reports", raise_exception=True)
+def records_report(request: HttpRequest) -> HttpResponse:
+    today = timezone.localdate()
+    return render(
+        request,
+        "patients/records_report.html",
+        {
+            "readiness": selectors.record_readiness(on=today),
+            "on": today,
+        },
+    )
