@@ -1,0 +1,156 @@
+"""The roles: their permissions in the database, where each lands, and what each may open.
+docs/roles.md is this matrix in prose."""
+
+import pytest
+from django.contrib.auth.models import Group
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+from django.urls import reverse
+
+from clinic.accounts import user_set_roles
+from clinic.roles import ADMIN_ROLES, MANAGER, PRACTITIONER, RECEPTION, ROLE_PERMISSIONS, sync_roles
+from tests.factories import ConsentFactory, PatientFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+LOGIN = "login"
+
+
+def group_permissions(name: str) -> set[str]:
+    group = Group.objects.get(name=name)
+    return {
+        f"{p.content_type.app_label}.{p.codename}"
+        for p in group.permissions.select_related("content_type")
+    }
+
+
+def test_migrations_create_each_group_with_exactly_its_permissions():
+    assert set(Group.objects.values_list("name", flat=True)) >= set(ROLE_PERMISSIONS)
+    for role, permissions in ROLE_PERMISSIONS.items():
+        assert group_permissions(role) == set(permissions), role
+
+
+def test_syncing_the_roles_again_changes_nothing():
+    executor = MigrationExecutor(connection)
+    state = executor.loader.project_state()
+    before = {role: group_permissions(role) for role in ROLE_PERMISSIONS}
+    sync_roles(state.apps, ROLE_PERMISSIONS)
+    sync_roles(state.apps, ROLE_PERMISSIONS)
+    assert Group.objects.filter(name__in=ROLE_PERMISSIONS).count() == len(ROLE_PERMISSIONS)
+    assert {role: group_permissions(role) for role in ROLE_PERMISSIONS} == before
+
+
+def test_syncing_removes_a_permission_granted_by_hand():
+    reception = Group.objects.get(name=RECEPTION)
+    from django.contrib.auth.models import Permission
+
+    reception.permissions.add(Permission.objects.get(codename="delete_patient"))
+    executor = MigrationExecutor(connection)
+    sync_roles(executor.loader.project_state().apps, ROLE_PERMISSIONS)
+    assert "patients.delete_patient" not in group_permissions(RECEPTION)
+
+
+def test_admin_roles_get_staff_status_and_others_do_not():
+    for role in (RECEPTION, PRACTITIONER, MANAGER):
+        user = user_set_roles(user=UserFactory(username=role.lower()), roles=[role])
+        assert user.is_staff is (role in ADMIN_ROLES)
+
+
+def test_unknown_role_is_refused():
+    with pytest.raises(ValueError, match="Unknown roles: Surgeon"):
+        user_set_roles(user=UserFactory(), roles=["Surgeon"])
+
+
+@pytest.mark.parametrize(
+    ("role", "landing"),
+    [(RECEPTION, "/admin/"), (PRACTITIONER, "/practice/"), (MANAGER, "/reports/")],
+)
+def test_logging_in_lands_each_role_on_its_page(client, role, landing):
+    user = user_set_roles(user=UserFactory(username="someone"), roles=[role])
+    response = client.post(
+        reverse(LOGIN),
+        {"username": user.username, "password": "correct horse battery"},
+        follow=True,
+    )
+    assert response.redirect_chain[-1][0] == landing
+    assert response.status_code == 200
+
+
+def test_a_wrong_password_shows_an_error_and_logs_nobody_in(client):
+    UserFactory(username="someone")
+    response = client.post(reverse(LOGIN), {"username": "someone", "password": "nope"})
+    assert response.status_code == 200
+    assert "Please enter a correct username and password" in response.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+def test_a_user_without_a_role_is_told_so(client):
+    client.force_login(UserFactory())
+    response = client.get("/")
+    assert response.status_code == 403
+    assert "no role" in response.content.decode()
+
+
+def test_a_superuser_lands_in_the_admin(client):
+    client.force_login(UserFactory(is_superuser=True, is_staff=True))
+    assert client.get("/")["Location"] == "/admin/"
+
+
+# What each role gets at each URL: a status code, or "login" for a redirect to a login page.
+ACCESS = {
+    # url name:                           anonymous reception practitioner manager
+    "home": ("login", 302, 302, 302),
+    "health": (200, 200, 200, 200),
+    "patients:search": ("login", 403, 200, 403),
+    "patients:safety": ("login", 403, 200, 403),
+    "reports:index": ("login", 403, 403, 200),
+    "reports:patient_records": ("login", 403, 403, 200),
+    "admin:index": ("login", 200, "login", 200),
+    "admin:patients_patient_changelist": ("login", 200, "login", 403),
+    "admin:patients_patient_add": ("login", 200, "login", 403),
+    "admin:patients_patient_change": ("login", 200, "login", 403),
+    "admin:patients_patient_history": ("login", 200, "login", 403),
+    "admin:patients_patient_delete": ("login", 403, "login", 403),
+    "admin:patients_consent_changelist": ("login", 200, "login", 403),
+    "admin:patients_consent_change": ("login", 200, "login", 403),
+    "admin:patients_consent_withdraw": ("login", 200, "login", 403),
+    "admin:auth_user_changelist": ("login", 403, "login", 403),
+    "admin:auth_group_changelist": ("login", 403, "login", 403),
+}
+ROLES = [None, RECEPTION, PRACTITIONER, MANAGER]
+
+
+def _url(name, patient, consent):
+    if name in (
+        "patients:safety",
+        "admin:patients_patient_change",
+        "admin:patients_patient_history",
+        "admin:patients_patient_delete",
+    ):
+        return reverse(name, args=[patient.pk])
+    if name in ("admin:patients_consent_change", "admin:patients_consent_withdraw"):
+        return reverse(name, args=[consent.pk])
+    return reverse(name)
+
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda r: r or "anonymous")
+def test_role_matrix(client, role):
+    patient = PatientFactory()
+    consent = ConsentFactory(patient=patient)
+    if role:
+        client.force_login(user_set_roles(user=UserFactory(username="member"), roles=[role]))
+    column = ROLES.index(role)
+    failures = []
+    for name, expected_row in ACCESS.items():
+        expected = expected_row[column]
+        response = client.get(_url(name, patient, consent))
+        if expected == "login":
+            ok = response.status_code == 302 and "login" in response["Location"]
+        else:
+            ok = response.status_code == expected
+        if not ok:
+            failures.append(
+                f"{name}: expected {expected}, got {response.status_code} "
+                f"{response.get('Location', '')}"
+            )
+    assert failures == []
