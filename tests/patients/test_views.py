@@ -89,3 +89,13 @@ def test_records_report_counts_what_needs_fixing(manager_client, django_assert_m
     assert readiness.without_current_screening == 2
     assert readiness.opted_out_of_reminders == 1
     assert readiness.missing_reminder_contact == 1
+
+
+def test_pages_speak_spanish_to_a_spanish_browser(practitioner_client):
+    patient = PatientFactory()
+    response = practitioner_client.get(
+        reverse("patients:safety", args=[patient.pk]), HTTP_ACCEPT_LANGUAGE="es"
+    )
+    page = response.content.decode()
+    assert "No consta ningún cribado" in page
+    assert "No hay consentimiento de tratamiento de mesoterapia en vigor" in page
