@@ -105,7 +105,6 @@ class PatientAdmin(SimpleHistoryAdmin):
         "given_name",
         "date_of_birth",
         "mobile_phone",
-        "email",
         "consents_at_a_glance",
         "last_screening",
     ]
@@ -176,7 +175,7 @@ class PatientAdmin(SimpleHistoryAdmin):
             " ",
             '<span class="consent-{}" title="{}: {}">{} {}</span>',
             (
-                (s.state, s.label, s.state_label, s.mark, s.label.split()[0])
+                (s.state, s.label, s.state_label, s.mark, s.short_label)
                 for s in selectors.consent_states(patient)
             ),
         )

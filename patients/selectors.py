@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db.models import Count, Exists, Max, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from clinic.substances import SubstanceCategory
 
@@ -73,8 +74,8 @@ def treatability(*, patient: Patient, categories: Iterable[str], on: date) -> Tr
             stop(
                 Finding(
                     f"consent_{kind}",
-                    _("No %(kind)s consent in force: record the signed form before treating.")
-                    % {"kind": ConsentKind(kind).label.lower()},
+                    _("No consent in force for “%(kind)s”: record the signed form before treating.")
+                    % {"kind": ConsentKind(kind).label},
                 )
             )
 
@@ -284,11 +285,23 @@ def patients_with_safety_flags(queryset: QuerySet[Patient] | None = None) -> Que
     )
 
 
+CONSENT_SHORT_LABELS = {
+    ConsentKind.MESOTHERAPY: gettext_lazy("Meso"),
+    ConsentKind.PRP: gettext_lazy("PRP"),
+    ConsentKind.PHOTOGRAPHY: gettext_lazy("Photos"),
+    ConsentKind.MARKETING_PHOTOS: gettext_lazy("Marketing"),
+}
+
+
 @dataclass(frozen=True)
 class ConsentState:
     kind: str
     label: str
     state: str  # "in_force", "withdrawn" or "missing"
+
+    @property
+    def short_label(self) -> str:
+        return CONSENT_SHORT_LABELS[self.kind]
 
     @property
     def mark(self) -> str:

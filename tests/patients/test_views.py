@@ -29,7 +29,7 @@ def test_search_lists_matching_patients_with_their_flags(practitioner_client):
     page = response.content.decode()
     assert reverse("patients:safety", args=[patient.pk]) in page
     assert "Pedro" not in page
-    assert 'class="consent-withdrawn me-2" title="PRP treatment: Withdrawn"' in page
+    assert 'class="consent-withdrawn me-2" title="PRP treatment: Withdrawn">✖ PRP<' in page
 
 
 def test_search_without_a_query_lists_nobody(practitioner_client):
@@ -98,4 +98,4 @@ def test_pages_speak_spanish_to_a_spanish_browser(practitioner_client):
     )
     page = response.content.decode()
     assert "No consta ningún cribado" in page
-    assert "No hay consentimiento de tratamiento de mesoterapia en vigor" in page
+    assert "No hay consentimiento en vigor para «Tratamiento de mesoterapia»" in page
