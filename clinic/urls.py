@@ -8,6 +8,8 @@ from . import views
 admin.site.site_header = _("Clinic administration")
 admin.site.site_title = _("Clinic")
 admin.site.index_title = _("Reception and stock")
+# The changelists need the width more than the app list beside them.
+admin.site.enable_nav_sidebar = False
 
 reports_patterns = (
     [
