@@ -28,7 +28,6 @@ class AddOnlyInline:
 class ScreeningInline(AddOnlyInline, admin.StackedInline):
     model = Screening
     form = ScreeningInlineForm
-    classes = ["collapse"]
     readonly_fields = ["recorded_by", "recorded_at"]
     verbose_name_plural = _("screenings (a correction is a new screening)")
 
@@ -166,7 +165,7 @@ class PatientAdmin(SimpleHistoryAdmin):
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
         if obj is None:
-            return fieldsets[1:]
+            return fieldsets[1:-1]  # no safety summary or record dates before it exists
         return fieldsets
 
     @admin.display(description=_("consents"))
