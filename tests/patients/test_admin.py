@@ -313,3 +313,34 @@ def test_practitioners_cannot_withdraw_consents(practitioner_client):
     assert response.status_code in (302, 403)
     consent.refresh_from_db()
     assert not consent.is_withdrawn
+
+
+def test_patient_page_queries_do_not_grow_with_screenings_and_consents(
+    reception_client, django_assert_max_num_queries
+):
+    patient = PatientFactory()
+    ConsentFactory(patient=patient)
+    ScreeningFactory(patient=patient)
+    url = reverse("admin:patients_patient_change", args=[patient.pk])
+    reception_client.get(url)
+    with django_assert_max_num_queries(25) as few:
+        reception_client.get(url)
+    for days in range(2, 12):
+        ScreeningFactory(patient=patient, taken_on=timezone.localdate() - timedelta(days=days))
+        ConsentFactory(patient=patient, kind=ConsentKind.PHOTOGRAPHY)
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        assert reception_client.get(url).status_code == 200
+
+
+def test_consent_changelist_queries_do_not_grow_with_rows(
+    reception_client, django_assert_max_num_queries
+):
+    url = reverse("admin:patients_consent_changelist")
+    ConsentFactory()
+    reception_client.get(url)
+    with django_assert_max_num_queries(12) as few:
+        reception_client.get(url)
+    for _ in range(20):
+        ConsentFactory()
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        assert reception_client.get(url).status_code == 200
