@@ -36,7 +36,23 @@ ROLE_PERMISSIONS: Mapping[str, frozenset[str]] = {
             "patients.view_consent",
         }
     ),
-    MANAGER: frozenset({"clinic.view_reports"}),
+    MANAGER: frozenset(
+        {
+            "clinic.view_reports",
+            "inventory.add_supplier",
+            "inventory.change_supplier",
+            "inventory.view_supplier",
+            "inventory.add_product",
+            "inventory.change_product",
+            "inventory.view_product",
+            # Adding a lot is receiving stock; changing one is quarantine, release, recall,
+            # count, discard and return, each through its service.
+            "inventory.add_lot",
+            "inventory.change_lot",
+            "inventory.view_lot",
+            "inventory.view_stockmovement",
+        }
+    ),
 }
 
 

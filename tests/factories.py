@@ -1,4 +1,5 @@
 from datetime import date, timedelta
+from decimal import Decimal
 
 import factory
 from django.contrib.auth import get_user_model
@@ -57,3 +58,40 @@ class ConsentFactory(factory.django.DjangoModelFactory):
     form_version = "2025-01"
     signed_at = factory.LazyFunction(lambda: timezone.now() - timedelta(days=30))
     recorded_by = factory.SubFactory(UserFactory)
+
+
+class SupplierFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "inventory.Supplier"
+
+    name = factory.Sequence(lambda n: f"Supplier {n}")
+
+
+class ProductFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "inventory.Product"
+
+    name = factory.Sequence(lambda n: f"Hyaluronic acid 1% {n}")
+    manufacturer = "Meso Labs"
+    category = "hyaluronic_acid"
+    stock_unit = "vial"
+    content_per_unit = Decimal("5")
+    content_measure = "ml"
+    reorder_level = Decimal("5")
+
+
+def receive(
+    product, *, quantity="10", lot_number=None, expiry=None, cost="12.50", actor=None, **extra
+):
+    """A delivery through the service, as stock always arrives."""
+    from inventory import services
+
+    return services.lot_receive(
+        product=product,
+        lot_number=lot_number or f"L{product.pk}-{Decimal(quantity)}-{expiry or 'x'}",
+        expiry_date=expiry or timezone.localdate() + timedelta(days=365),
+        quantity=Decimal(quantity),
+        unit_cost=Decimal(cost),
+        actor=actor or UserFactory(username="storekeeper"),
+        **extra,
+    ).lot

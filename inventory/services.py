@@ -1,0 +1,475 @@
+"""Every change of stock. The only code that writes StockMovement, Lot.quantity_on_hand and the
+daily rollup. Each function is atomic, refuses bad input with a message a manager can act on,
+and locks the lots it changes (several lots always in (expiry date, id) order).
+
+The treatments app consumes stock with `stock_consume` (first expiry first out) or
+`stock_consume_from_lot` (a lot the practitioner chose), and corrects an amended session with
+`movement_reverse`. docs/inventory.md describes the interface."""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from .exceptions import InsufficientStock, LotNotUsable, _number
+from .models import (
+    Lot,
+    LotStatus,
+    MovementKind,
+    Product,
+    StockDay,
+    StockMovement,
+    Supplier,
+    WasteReason,
+)
+
+QUANTUM = Decimal("0.001")
+CENT = Decimal("0.01")
+
+
+def _positive(quantity: Decimal | int | str, field: str = "quantity") -> Decimal:
+    try:
+        quantity = Decimal(quantity)
+    except (ArithmeticError, ValueError, TypeError) as error:
+        raise ValidationError({field: _("Enter a number.")}) from error
+    if not quantity.is_finite() or quantity <= 0:
+        raise ValidationError({field: _("The quantity must be more than zero.")})
+    if quantity != quantity.quantize(QUANTUM):
+        raise ValidationError({field: _("Use at most three decimals.")})
+    return quantity
+
+
+def _lock(lot: Lot) -> Lot:
+    return Lot.objects.select_related("product").select_for_update(of=("self",)).get(pk=lot.pk)
+
+
+def _post(
+    lot: Lot,
+    *,
+    kind: str,
+    quantity: Decimal,
+    actor: AbstractBaseUser,
+    occurred_at: datetime | None = None,
+    reason: str = "",
+    reference: str = "",
+    waste_reason: str = "",
+    reverses: StockMovement | None = None,
+) -> StockMovement:
+    """Writes one movement on a lot the caller has locked, and keeps the lot's quantity and the
+    daily rollup in step."""
+    if lot.quantity_on_hand + quantity < 0:
+        raise InsufficientStock(what=str(lot), wanted=-quantity, available=lot.quantity_on_hand)
+    movement = StockMovement(
+        lot=lot,
+        kind=kind,
+        quantity=quantity,
+        unit_cost=lot.unit_cost,
+        actor=actor,
+        occurred_at=occurred_at or timezone.now(),
+        reason=reason,
+        reference=reference,
+        waste_reason=waste_reason,
+        reverses=reverses,
+    )
+    movement.full_clean(exclude=["lot", "actor", "reverses"])
+    movement.save()
+    Lot.objects.filter(pk=lot.pk).update(quantity_on_hand=F("quantity_on_hand") + quantity)
+    lot.quantity_on_hand += quantity
+    day = timezone.localdate(movement.occurred_at)
+    key = {"lot": lot, "day": day, "kind": kind, "actor": actor, "waste_reason": waste_reason}
+    # The lot's row lock serialises every writer of these rollup rows.
+    value = quantity * lot.unit_cost
+    if not StockDay.objects.filter(**key).update(
+        quantity=F("quantity") + quantity, value=F("value") + value, movements=F("movements") + 1
+    ):
+        StockDay.objects.create(**key, quantity=quantity, value=value, movements=1)
+    return movement
+
+
+def _save_lot(lot: Lot, actor: AbstractBaseUser, reason: str, fields: list[str] | None = None):
+    lot._history_user = actor
+    lot._change_reason = reason
+    lot.full_clean(exclude=["product", "supplier"])
+    lot.save(update_fields=fields)
+
+
+@transaction.atomic
+def lot_receive(
+    *,
+    product: Product,
+    lot_number: str,
+    expiry_date: date,
+    quantity: Decimal,
+    unit_cost: Decimal,
+    actor: AbstractBaseUser,
+    supplier: Supplier | None = None,
+    received_on: date | None = None,
+    reference: str = "",
+) -> StockMovement:
+    """Receives a delivery into a new lot, or into the existing lot of that product and number.
+    The cost of a lot received twice becomes the average of what is on hand and what came."""
+    quantity = _positive(quantity)
+    lot_number = (lot_number or "").strip()
+    today = timezone.localdate()
+    received_on = received_on or today
+    errors = {}
+    if not lot_number:
+        errors["lot_number"] = _("Enter the lot number printed on the box.")
+    if expiry_date < today:
+        errors["expiry_date"] = _("This lot expired on %(day)s; it cannot be received.") % {
+            "day": expiry_date.strftime("%d/%m/%Y")
+        }
+    if received_on > today:
+        errors["received_on"] = _("A delivery cannot be received in the future.")
+    if unit_cost is None or Decimal(unit_cost) < 0:
+        errors["unit_cost"] = _("Enter the cost of one stock unit (0 or more).")
+    if not product.active:
+        errors["product"] = _("%(product)s is no longer active.") % {"product": product}
+    if errors:
+        raise ValidationError(errors)
+    unit_cost = Decimal(unit_cost).quantize(CENT, ROUND_HALF_UP)
+
+    lot = Lot.objects.select_for_update().filter(product=product, lot_number=lot_number).first()
+    if lot is None:
+        try:
+            with transaction.atomic():
+                lot = Lot(
+                    product=product,
+                    lot_number=lot_number,
+                    expiry_date=expiry_date,
+                    unit_cost=unit_cost,
+                    supplier=supplier or product.default_supplier,
+                    received_on=received_on,
+                )
+                _save_lot(lot, actor, _("Received"))
+        except IntegrityError:
+            # Another delivery of the same lot was written at the same moment.
+            lot = Lot.objects.select_for_update().get(product=product, lot_number=lot_number)
+        else:
+            lot = _lock(lot)
+    if lot.expiry_date != expiry_date:
+        raise ValidationError(
+            {
+                "expiry_date": _(
+                    "Lot %(lot)s of %(product)s is on file with expiry %(on_file)s, not %(given)s: "
+                    "check the box."
+                )
+                % {
+                    "lot": lot_number,
+                    "product": product,
+                    "on_file": lot.expiry_date.strftime("%d/%m/%Y"),
+                    "given": expiry_date.strftime("%d/%m/%Y"),
+                }
+            }
+        )
+    if lot.status == LotStatus.RECALLED:
+        raise LotNotUsable(
+            _("Lot %(lot)s was recalled; it cannot be received.") % {"lot": lot_number}
+        )
+    if lot.quantity_on_hand > 0 and lot.unit_cost != unit_cost:
+        total = lot.quantity_on_hand + quantity
+        lot.unit_cost = (
+            (lot.quantity_on_hand * lot.unit_cost + quantity * unit_cost) / total
+        ).quantize(CENT, ROUND_HALF_UP)
+        _save_lot(lot, actor, _("Average cost after a new delivery"), ["unit_cost"])
+    elif lot.quantity_on_hand == 0 and lot.unit_cost != unit_cost:
+        lot.unit_cost = unit_cost
+        _save_lot(lot, actor, _("Cost of a new delivery"), ["unit_cost"])
+    return _post(
+        lot, kind=MovementKind.RECEIPT, quantity=quantity, actor=actor, reference=reference
+    )
+
+
+@dataclass(frozen=True)
+class DeliveryLine:
+    product: Product
+    lot_number: str
+    expiry_date: date
+    quantity: Decimal
+    unit_cost: Decimal
+    supplier: Supplier | None = None
+    reference: str = ""
+
+
+@transaction.atomic
+def delivery_receive(
+    *, lines: Iterable[DeliveryLine], actor: AbstractBaseUser
+) -> list[StockMovement]:
+    """Receives every line of a delivery note, or none: the first refusal rolls all back."""
+    return [
+        lot_receive(
+            product=line.product,
+            lot_number=line.lot_number,
+            expiry_date=line.expiry_date,
+            quantity=line.quantity,
+            unit_cost=line.unit_cost,
+            supplier=line.supplier,
+            reference=line.reference,
+            actor=actor,
+        )
+        for line in lines
+    ]
+
+
+@transaction.atomic
+def stock_consume(
+    *,
+    product: Product,
+    quantity: Decimal,
+    on: date,
+    actor: AbstractBaseUser,
+    reference: str = "",
+    occurred_at: datetime | None = None,
+) -> list[StockMovement]:
+    """Takes `quantity` of a product from its usable lots on `on`, earliest expiry first.
+
+    Locks the usable lots in (expiry date, id) order, so two sessions drawing on the same
+    product wait for each other instead of deadlocking or overselling. All or nothing: if the
+    usable lots hold less than asked, nothing is taken."""
+    quantity = _positive(quantity)
+    lots = list(
+        Lot.objects.usable_on(on)
+        .filter(product=product)
+        .select_for_update(of=("self",))
+        .select_related("product")
+        .order_by("expiry_date", "id")
+    )
+    available = sum((lot.quantity_on_hand for lot in lots), Decimal(0))
+    if available < quantity:
+        raise InsufficientStock(what=str(product), wanted=quantity, available=available)
+    movements, remaining = [], quantity
+    for lot in lots:
+        if remaining <= 0:
+            break
+        taken = min(lot.quantity_on_hand, remaining)
+        movements.append(
+            _post(
+                lot,
+                kind=MovementKind.CONSUMPTION,
+                quantity=-taken,
+                actor=actor,
+                reference=reference,
+                occurred_at=occurred_at,
+            )
+        )
+        remaining -= taken
+    return movements
+
+
+def _refuse_unusable(lot: Lot, on: date) -> None:
+    if lot.status == LotStatus.RECALLED:
+        raise LotNotUsable(
+            _("Lot %(lot)s has been recalled and must not be used.") % {"lot": lot.lot_number}
+        )
+    if lot.status == LotStatus.QUARANTINED:
+        raise LotNotUsable(
+            _("Lot %(lot)s is in quarantine and must not be used.") % {"lot": lot.lot_number}
+        )
+    if lot.expiry_date < on:
+        raise LotNotUsable(
+            _("Lot %(lot)s expired on %(day)s.")
+            % {"lot": lot.lot_number, "day": lot.expiry_date.strftime("%d/%m/%Y")}
+        )
+
+
+@transaction.atomic
+def stock_consume_from_lot(
+    *,
+    lot: Lot,
+    quantity: Decimal,
+    on: date,
+    actor: AbstractBaseUser,
+    reference: str = "",
+    occurred_at: datetime | None = None,
+) -> StockMovement:
+    """Takes `quantity` from one named lot; refused if it is expired on `on`, quarantined,
+    recalled or short."""
+    quantity = _positive(quantity)
+    lot = _lock(lot)
+    _refuse_unusable(lot, on)
+    return _post(
+        lot,
+        kind=MovementKind.CONSUMPTION,
+        quantity=-quantity,
+        actor=actor,
+        reference=reference,
+        occurred_at=occurred_at,
+    )
+
+
+@transaction.atomic
+def movement_reverse(
+    *, movement: StockMovement, actor: AbstractBaseUser, reason: str
+) -> StockMovement:
+    """Puts back what a consumption took, as a new consumption line with the opposite sign that
+    names the one it reverses (a session's record was corrected; the stock never left)."""
+    if not reason.strip():
+        raise ValidationError({"reason": _("Say why the consumption is reversed.")})
+    if movement.kind != MovementKind.CONSUMPTION or movement.quantity > 0:
+        raise ValidationError(_("Only a consumption can be reversed."))
+    lot = _lock(movement.lot)
+    if StockMovement.objects.filter(reverses=movement).exists():
+        raise ValidationError(_("This consumption was already reversed."))
+    return _post(
+        lot,
+        kind=MovementKind.CONSUMPTION,
+        quantity=-movement.quantity,
+        actor=actor,
+        reason=reason.strip(),
+        reference=movement.reference,
+        reverses=movement,
+    )
+
+
+@transaction.atomic
+def stock_discard(
+    *, lot: Lot, quantity: Decimal, reason: str, actor: AbstractBaseUser, note: str = ""
+) -> StockMovement:
+    """Writes stock off as waste. Allowed from any lot, expired, quarantined or recalled."""
+    quantity = _positive(quantity)
+    if reason not in WasteReason.values:
+        raise ValidationError({"reason": _("Choose why the stock is discarded.")})
+    lot = _lock(lot)
+    return _post(
+        lot,
+        kind=MovementKind.WASTE,
+        quantity=-quantity,
+        actor=actor,
+        waste_reason=reason,
+        reason=note.strip(),
+    )
+
+
+@transaction.atomic
+def stock_adjust(
+    *, lot: Lot, quantity: Decimal, reason: str, actor: AbstractBaseUser
+) -> StockMovement:
+    """A signed correction with a reason (a unit found, a unit broken in transit)."""
+    try:
+        quantity = Decimal(quantity)
+    except (ArithmeticError, ValueError, TypeError) as error:
+        raise ValidationError({"quantity": _("Enter a number.")}) from error
+    _positive(abs(quantity) if quantity else quantity)
+    if not reason.strip():
+        raise ValidationError({"reason": _("Say why the stock is adjusted.")})
+    lot = _lock(lot)
+    return _post(
+        lot, kind=MovementKind.ADJUSTMENT, quantity=quantity, actor=actor, reason=reason.strip()
+    )
+
+
+@transaction.atomic
+def stock_count(
+    *, lot: Lot, counted: Decimal, actor: AbstractBaseUser, note: str = ""
+) -> StockMovement | None:
+    """Records a physical count: posts the difference from the books as a count correction.
+    Returns None when the count agrees with the books."""
+    try:
+        counted = Decimal(counted)
+    except (ArithmeticError, ValueError, TypeError) as error:
+        raise ValidationError({"counted": _("Enter the number of units counted.")}) from error
+    if not counted.is_finite() or counted < 0 or counted != counted.quantize(QUANTUM):
+        raise ValidationError({"counted": _("Enter the number of units counted (0 or more).")})
+    lot = _lock(lot)
+    difference = counted - lot.quantity_on_hand
+    if difference == 0:
+        return None
+    return _post(
+        lot,
+        kind=MovementKind.COUNT_CORRECTION,
+        quantity=difference,
+        actor=actor,
+        reason=note.strip()
+        or _("Stock count: %(counted)s counted, %(books)s on the books")
+        % {"counted": _number(counted), "books": _number(lot.quantity_on_hand)},
+    )
+
+
+@transaction.atomic
+def lot_return(
+    *, lot: Lot, quantity: Decimal, actor: AbstractBaseUser, reason: str, reference: str = ""
+) -> StockMovement:
+    """Sends stock back to the supplier. Allowed from any lot."""
+    quantity = _positive(quantity)
+    if not reason.strip():
+        raise ValidationError({"reason": _("Say why the stock goes back to the supplier.")})
+    lot = _lock(lot)
+    return _post(
+        lot,
+        kind=MovementKind.RETURN,
+        quantity=-quantity,
+        actor=actor,
+        reason=reason.strip(),
+        reference=reference,
+    )
+
+
+def _set_status(
+    lot: Lot,
+    *,
+    status: str,
+    allowed_from: set[str],
+    actor: AbstractBaseUser,
+    reason: str,
+    refusal: str,
+) -> Lot:
+    lot = _lock(lot)
+    if lot.status not in allowed_from:
+        raise ValidationError(
+            refusal % {"lot": lot.lot_number, "status": lot.get_status_display().lower()}
+        )
+    lot.status = status
+    lot.status_reason = reason.strip()
+    _save_lot(lot, actor, reason.strip(), ["status", "status_reason"])
+    return lot
+
+
+@transaction.atomic
+def lot_quarantine(*, lot: Lot, actor: AbstractBaseUser, reason: str) -> Lot:
+    """Takes a lot out of use until it is released (a cold chain in doubt, a damaged box)."""
+    if not reason.strip():
+        raise ValidationError({"reason": _("Say why the lot is quarantined.")})
+    return _set_status(
+        lot,
+        status=LotStatus.QUARANTINED,
+        allowed_from={LotStatus.AVAILABLE},
+        actor=actor,
+        reason=reason,
+        refusal=_("Lot %(lot)s is %(status)s; only an available lot can be quarantined."),
+    )
+
+
+@transaction.atomic
+def lot_release(*, lot: Lot, actor: AbstractBaseUser, reason: str = "") -> Lot:
+    """Puts a quarantined lot back into use."""
+    return _set_status(
+        lot,
+        status=LotStatus.AVAILABLE,
+        allowed_from={LotStatus.QUARANTINED},
+        actor=actor,
+        reason=reason or _("Released from quarantine"),
+        refusal=_("Lot %(lot)s is %(status)s; only a quarantined lot can be released."),
+    )
+
+
+@transaction.atomic
+def lot_recall(*, lot: Lot, actor: AbstractBaseUser, reason: str) -> Lot:
+    """Marks a lot recalled by its manufacturer or the authorities. Final: what is left can
+    only be discarded or returned."""
+    if not reason.strip():
+        raise ValidationError({"reason": _("Say who recalled the lot and why.")})
+    return _set_status(
+        lot,
+        status=LotStatus.RECALLED,
+        allowed_from={LotStatus.AVAILABLE, LotStatus.QUARANTINED},
+        actor=actor,
+        reason=reason,
+        refusal=_("Lot %(lot)s is already %(status)s."),
+    )

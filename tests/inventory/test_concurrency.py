@@ -1,0 +1,106 @@
+"""Stock under concurrent sessions, on PostgreSQL with real threads and real row locks."""
+
+import threading
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from inventory import services
+from inventory.exceptions import InsufficientStock
+from inventory.models import Lot, MovementKind, StockMovement
+from inventory.reports import ledger_discrepancies
+from tests.factories import ProductFactory, UserFactory, receive
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def run_at_once(count: int, work) -> list[str]:
+    """Starts `count` threads that call `work(n)` together; returns what each ended with."""
+    barrier = threading.Barrier(count)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def target(n):
+        try:
+            barrier.wait(timeout=30)
+            work(n)
+            result = "ok"
+        except InsufficientStock:
+            result = "insufficient"
+        except Exception as error:  # noqa: BLE001 - anything else is the test's finding
+            result = f"{type(error).__name__}: {error}"
+        finally:
+            connection.close()
+        with lock:
+            outcomes.append(result)
+
+    threads = [threading.Thread(target=target, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return outcomes
+
+
+def test_twenty_consumers_of_a_lot_of_ten_leave_exactly_ten_successes():
+    product = ProductFactory()
+    lot = receive(product, quantity="10")
+    actors = [UserFactory(username=f"practitioner{n}") for n in range(20)]
+
+    outcomes = run_at_once(
+        20,
+        lambda n: services.stock_consume(
+            product=product, quantity=Decimal(1), on=timezone.localdate(), actor=actors[n]
+        ),
+    )
+
+    assert sorted(outcomes) == ["insufficient"] * 10 + ["ok"] * 10
+    lot.refresh_from_db()
+    assert lot.quantity_on_hand == 0
+    assert StockMovement.objects.filter(kind=MovementKind.CONSUMPTION).count() == 10
+    assert ledger_discrepancies() == []
+
+
+def test_consumers_drawing_on_two_lots_of_one_product_never_deadlock_or_oversell():
+    product = ProductFactory()
+    today = timezone.localdate()
+    receive(product, quantity="7", expiry=today + timedelta(days=30))
+    receive(product, quantity="7", expiry=today + timedelta(days=60))
+    actors = [UserFactory(username=f"practitioner{n}") for n in range(10)]
+
+    # Each takes 3, so most draws span both lots; 4 of 10 can be served from 14.
+    outcomes = run_at_once(
+        10,
+        lambda n: services.stock_consume(
+            product=product, quantity=Decimal(3), on=today, actor=actors[n]
+        ),
+    )
+
+    assert sorted(outcomes) == ["insufficient"] * 6 + ["ok"] * 4
+    assert sum(lot.quantity_on_hand for lot in Lot.objects.all()) == 2
+    assert ledger_discrepancies() == []
+
+
+def test_named_lot_and_first_expiry_consumers_at_once_never_deadlock():
+    product = ProductFactory()
+    today = timezone.localdate()
+    early = receive(product, quantity="6", expiry=today + timedelta(days=30))
+    late = receive(product, quantity="6", expiry=today + timedelta(days=60))
+    actor = UserFactory(username="practitioner")
+
+    def work(n):
+        if n % 3 == 0:
+            services.stock_consume_from_lot(lot=late, quantity=Decimal(1), on=today, actor=actor)
+        elif n % 3 == 1:
+            services.stock_consume_from_lot(lot=early, quantity=Decimal(1), on=today, actor=actor)
+        else:
+            services.stock_consume(product=product, quantity=Decimal(2), on=today, actor=actor)
+
+    outcomes = run_at_once(12, work)
+    assert all(outcome in ("ok", "insufficient") for outcome in outcomes), outcomes
+    taken = -sum(m.quantity for m in StockMovement.objects.filter(kind="consumption"))
+    assert taken == 12 - sum(lot.quantity_on_hand for lot in Lot.objects.all())
+    assert ledger_discrepancies() == []
