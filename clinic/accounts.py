@@ -32,3 +32,19 @@ def user_set_roles(*, user: AbstractBaseUser, roles: list[str]) -> AbstractBaseU
     user.is_staff = user.is_superuser or bool(ADMIN_ROLES & set(roles))
     user.save(update_fields=["is_staff"])
     return user
+
+
+def users_with_permission(permission: str):
+    """Active users holding `app_label.codename` through a group or directly (not superusers
+    by default: they administer the system, they are not the clinic's managers)."""
+    from django.db.models import Q
+
+    app_label, codename = permission.split(".", 1)
+    via_group = Q(
+        groups__permissions__codename=codename,
+        groups__permissions__content_type__app_label=app_label,
+    )
+    direct = Q(
+        user_permissions__codename=codename, user_permissions__content_type__app_label=app_label
+    )
+    return get_user_model().objects.filter(via_group | direct, is_active=True).distinct()

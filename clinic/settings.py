@@ -8,6 +8,7 @@ from pathlib import Path
 
 import environ
 import xstatic.pkg.bootstrap
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -113,6 +114,33 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# Celery: Redis as broker, or the filesystem under var/ when there is no Redis.
+CELERY_BROKER_URL = REDIS_URL or "filesystem://"
+if not REDIS_URL:
+    _queue = VAR_DIR / "celery"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_queue / "queue"),
+        "data_folder_out": str(_queue / "queue"),
+        "processed_folder": str(_queue / "processed"),
+        "control_folder": str(_queue / "control"),
+        "store_processed": False,
+    }
+    for _folder in ("queue", "processed", "control"):
+        (_queue / _folder).mkdir(parents=True, exist_ok=True)
+CELERY_TIMEZONE = env.str("CLINIC_TIME_ZONE", default="Europe/Madrid")
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE = {
+    "stock-digest": {
+        "task": "inventory.tasks.stock_digest",
+        "schedule": crontab(hour=env.int("STOCK_DIGEST_HOUR", default=7), minute=30),
+    },
+}
+# Lots expiring within this many days are in the managers' daily digest.
+STOCK_EXPIRY_ALERT_DAYS = env.int("STOCK_EXPIRY_ALERT_DAYS", default=30)
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -154,6 +182,8 @@ EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Clinic <clinic@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# The domain of the Message-IDs the clinic's mail carries (so a resend is recognisable).
+CLINIC_MAIL_DOMAIN = env.str("CLINIC_MAIL_DOMAIN", default="clinic.localhost")
 
 # Security: production values unless debug is on.
 SECURE_PROXY_SSL_HEADER = (

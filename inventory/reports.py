@@ -20,7 +20,9 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce, TruncDay, TruncMonth, TruncWeek
 
-from .models import Lot, LotStatus, MovementKind, Product, StockDay, StockMovement
+from clinic.substances import SubstanceCategory
+
+from .models import Lot, LotStatus, MovementKind, Product, StockDay, StockMovement, StockUnit
 
 ZERO = Decimal(0)
 MONEY_FIELD = DecimalField(max_digits=20, decimal_places=5)
@@ -52,6 +54,14 @@ class ProductStock:
     usable: Decimal
     value: Decimal
     lots: list[LotLine] = field(default_factory=list)
+
+    @property
+    def unit_label(self) -> str:
+        return StockUnit(self.stock_unit).label
+
+    @property
+    def category_label(self) -> str:
+        return SubstanceCategory(self.category).label
 
 
 def _products(category: str | None) -> QuerySet[Product]:
@@ -143,6 +153,10 @@ class ExpiringLot:
     @property
     def value(self) -> Decimal:
         return self.quantity * self.unit_cost
+
+    @property
+    def unit_label(self) -> str:
+        return StockUnit(self.stock_unit).label
 
 
 def expiring(*, category: str | None = None, today: date, until: date) -> list[ExpiringLot]:

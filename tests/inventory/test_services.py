@@ -94,14 +94,14 @@ def test_the_same_lot_number_of_another_product_is_another_lot(actor):
     ],
 )
 def test_receiving_bad_input_is_refused_and_writes_nothing(product, actor, changes, field):
-    arguments = dict(
-        product=product,
-        lot_number="A1",
-        expiry_date=TODAY() + timedelta(days=30),
-        quantity=Decimal(5),
-        unit_cost=Decimal(3),
-        actor=actor,
-    )
+    arguments = {
+        "product": product,
+        "lot_number": "A1",
+        "expiry_date": TODAY() + timedelta(days=30),
+        "quantity": Decimal(5),
+        "unit_cost": Decimal(3),
+        "actor": actor,
+    }
     if "expiry_date" in changes:
         arguments["expiry_date"] = TODAY() + timedelta(days=changes.pop("expiry_date"))
     arguments.update(changes)
