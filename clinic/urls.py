@@ -15,6 +15,7 @@ reports_patterns = (
     [
         path("", views.reports_index, name="index"),
         path("patients/", include("patients.urls_reports")),
+        path("stock/", include("inventory.urls_reports")),
     ],
     "reports",
 )
@@ -31,5 +32,6 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("practice/", include("patients.urls")),
     path("reports/", include(reports_patterns)),
+    path("stock/", include("inventory.urls")),
     path("admin/", admin.site.urls),
 ]

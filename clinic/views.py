@@ -4,6 +4,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -24,9 +25,31 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "clinic/no_role.html", status=403)
 
 
+STOCK_REPORTS = [
+    (
+        "reports:stock_on_hand",
+        _("Stock on hand"),
+        _("Each product with its lots, expiry and value."),
+    ),
+    ("reports:stock_low", _("Low stock"), _("Usable quantity at or below the reorder level.")),
+    (
+        "reports:stock_expiring",
+        _("Expiring and expired lots"),
+        _("Lots expiring within 30, 60 or 90 days, and expired lots still on the shelf."),
+    ),
+    (
+        "reports:stock_consumption",
+        _("Consumption"),
+        _("By product, category or user, per day, week or month, with a chart."),
+    ),
+    ("reports:stock_waste", _("Waste"), _("By reason, and as a share of consumption.")),
+    ("reports:stock_valuation", _("Stock valuation"), _("Stock at cost per category.")),
+]
+
+
 @permission_required("clinic.view_reports", raise_exception=True)
 def reports_index(request: HttpRequest) -> HttpResponse:
-    return render(request, "clinic/reports_index.html")
+    return render(request, "clinic/reports_index.html", {"stock_reports": STOCK_REPORTS})
 
 
 @login_not_required

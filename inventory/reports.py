@@ -70,10 +70,14 @@ def _products(category: str | None) -> QuerySet[Product]:
 
 
 def on_hand(
-    *, category: str | None = None, today: date, product_ids: list[int] | None = None
+    *,
+    category: str | None = None,
+    today: date,
+    product_ids: list[int] | None = None,
+    with_lots: bool = True,
 ) -> list[ProductStock]:
     """Each product with what is on the shelf, what of it is usable today, its value at cost,
-    and its lots on the shelf, earliest expiry first. Two queries."""
+    and (`with_lots`) its lots on the shelf, earliest expiry first. Two queries, or one."""
     products = _products(category)
     if product_ids is not None:
         products = products.filter(pk__in=product_ids)
@@ -96,6 +100,8 @@ def on_hand(
         )
     )
     stock = {row[0]: ProductStock(*row) for row in rows}
+    if not with_lots:
+        return list(stock.values())
     lots = (
         Lot.objects.on_shelf()
         .filter(product_id__in=list(stock))

@@ -19,6 +19,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from .exceptions import InsufficientStock, LotNotUsable, _number
+
+__all__ = ["InsufficientStock", "LotNotUsable"]
 from .models import (
     Lot,
     LotStatus,
@@ -78,7 +80,9 @@ def _post(
         waste_reason=waste_reason,
         reverses=reverses,
     )
-    movement.full_clean(exclude=["lot", "actor", "reverses"])
+    # The CHECK constraints are the database's to enforce: validating them here would cost a
+    # query each on the busiest write path, and the service has checked the quantity already.
+    movement.full_clean(exclude=["lot", "actor", "reverses"], validate_constraints=False)
     movement.save()
     Lot.objects.filter(pk=lot.pk).update(quantity_on_hand=F("quantity_on_hand") + quantity)
     lot.quantity_on_hand += quantity
@@ -96,7 +100,7 @@ def _post(
 def _save_lot(lot: Lot, actor: AbstractBaseUser, reason: str, fields: list[str] | None = None):
     lot._history_user = actor
     lot._change_reason = reason
-    lot.full_clean(exclude=["product", "supplier"])
+    lot.full_clean(exclude=["product", "supplier"], validate_constraints=False)
     lot.save(update_fields=fields)
 
 
@@ -112,13 +116,17 @@ def lot_receive(
     supplier: Supplier | None = None,
     received_on: date | None = None,
     reference: str = "",
+    occurred_at: datetime | None = None,
 ) -> StockMovement:
     """Receives a delivery into a new lot, or into the existing lot of that product and number.
-    The cost of a lot received twice becomes the average of what is on hand and what came."""
+    The cost of a lot received twice becomes the average of what is on hand and what came.
+    `occurred_at` records a delivery that arrived earlier than it is entered."""
     quantity = _positive(quantity)
     lot_number = (lot_number or "").strip()
     today = timezone.localdate()
-    received_on = received_on or today
+    if occurred_at is not None and occurred_at > timezone.now():
+        raise ValidationError({"received_on": _("A delivery cannot be received in the future.")})
+    received_on = received_on or (timezone.localdate(occurred_at) if occurred_at else today)
     errors = {}
     if not lot_number:
         errors["lot_number"] = _("Enter the lot number printed on the box.")
@@ -183,7 +191,12 @@ def lot_receive(
         lot.unit_cost = unit_cost
         _save_lot(lot, actor, _("Cost of a new delivery"), ["unit_cost"])
     return _post(
-        lot, kind=MovementKind.RECEIPT, quantity=quantity, actor=actor, reference=reference
+        lot,
+        kind=MovementKind.RECEIPT,
+        quantity=quantity,
+        actor=actor,
+        reference=reference,
+        occurred_at=occurred_at,
     )
 
 

@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from clinic.accounts import user_set_roles
 from clinic.roles import ADMIN_ROLES, MANAGER, PRACTITIONER, RECEPTION, ROLE_PERMISSIONS, sync_roles
-from tests.factories import ConsentFactory, PatientFactory, UserFactory
+from tests.factories import ConsentFactory, PatientFactory, ProductFactory, UserFactory, receive
 
 pytestmark = pytest.mark.django_db
 
@@ -116,11 +116,46 @@ ACCESS = {
     "admin:patients_consent_withdraw": ("login", 200, "login", 403),
     "admin:auth_user_changelist": ("login", 403, "login", 403),
     "admin:auth_group_changelist": ("login", 403, "login", 403),
+    "stock:receive": ("login", 403, 403, 200),
+    "reports:stock_on_hand": ("login", 403, 403, 200),
+    "reports:stock_low": ("login", 403, 403, 200),
+    "reports:stock_expiring": ("login", 403, 403, 200),
+    "reports:stock_consumption": ("login", 403, 403, 200),
+    "reports:stock_consumption_chart": ("login", 403, 403, 200),
+    "reports:stock_waste": ("login", 403, 403, 200),
+    "reports:stock_valuation": ("login", 403, 403, 200),
+    "reports:stock_lot_ledger": ("login", 403, 403, 200),
+    "admin:inventory_supplier_changelist": ("login", 403, "login", 200),
+    "admin:inventory_supplier_add": ("login", 403, "login", 200),
+    "admin:inventory_product_changelist": ("login", 403, "login", 200),
+    "admin:inventory_product_add": ("login", 403, "login", 200),
+    "admin:inventory_product_change": ("login", 403, "login", 200),
+    "admin:inventory_product_delete": ("login", 403, "login", 403),
+    "admin:inventory_lot_changelist": ("login", 403, "login", 200),
+    "admin:inventory_lot_add": ("login", 403, "login", 403),
+    "admin:inventory_lot_change": ("login", 403, "login", 200),
+    "admin:inventory_lot_delete": ("login", 403, "login", 403),
+    "admin:inventory_lot_import": ("login", 403, "login", 200),
+    "admin:inventory_lot_operate": ("login", 403, "login", 200),
+    "admin:inventory_stockmovement_changelist": ("login", 403, "login", 200),
+    "admin:inventory_stockmovement_change": ("login", 403, "login", 200),
+    "admin:inventory_stockmovement_delete": ("login", 403, "login", 403),
 }
 ROLES = [None, RECEPTION, PRACTITIONER, MANAGER]
 
 
-def _url(name, patient, consent):
+def _url(name, patient, consent, lot):
+    if name in (
+        "reports:stock_lot_ledger",
+        "admin:inventory_lot_change",
+        "admin:inventory_lot_delete",
+        "admin:inventory_lot_operate",
+    ):
+        return reverse(name, args=[lot.pk])
+    if name in ("admin:inventory_product_change", "admin:inventory_product_delete"):
+        return reverse(name, args=[lot.product_id])
+    if name in ("admin:inventory_stockmovement_change", "admin:inventory_stockmovement_delete"):
+        return reverse(name, args=[lot.movements.first().pk])
     if name in (
         "patients:safety",
         "admin:patients_patient_change",
@@ -137,13 +172,14 @@ def _url(name, patient, consent):
 def test_role_matrix(client, role):
     patient = PatientFactory()
     consent = ConsentFactory(patient=patient)
+    lot = receive(ProductFactory(), quantity="3")
     if role:
         client.force_login(user_set_roles(user=UserFactory(username="member"), roles=[role]))
     column = ROLES.index(role)
     failures = []
     for name, expected_row in ACCESS.items():
         expected = expected_row[column]
-        response = client.get(_url(name, patient, consent))
+        response = client.get(_url(name, patient, consent, lot))
         if expected == "login":
             ok = response.status_code == 302 and "login" in response["Location"]
         else:

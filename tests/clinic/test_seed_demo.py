@@ -11,7 +11,7 @@ pytestmark = pytest.mark.django_db
 def test_seed_demo_builds_a_clinic_and_running_it_twice_adds_nothing(capsys):
     call_command("seed_demo")
     out = capsys.readouterr().out
-    assert "50 patients added" in out
+    assert "50 patients and 36 lots added" in out
     assert "demo-clinic-2026" in out
     users = get_user_model().objects
     assert users.filter(groups__name=RECEPTION).count() == 1
@@ -23,7 +23,7 @@ def test_seed_demo_builds_a_clinic_and_running_it_twice_adds_nothing(capsys):
     assert Patient.history.filter(history_user__username="reception").count() == 50
 
     call_command("seed_demo")
-    assert "0 patients added" in capsys.readouterr().out
+    assert "0 patients and 0 lots added" in capsys.readouterr().out
     assert (Patient.objects.count(), Screening.objects.count(), Consent.objects.count()) == counts
 
 

@@ -4,6 +4,7 @@ from django.db import transaction
 
 from clinic.accounts import user_set_roles
 from clinic.roles import MANAGER, PRACTITIONER, RECEPTION
+from inventory.demo import seed_stock
 from patients.demo import seed_patients
 
 DEMO_PASSWORD = "demo-clinic-2026"
@@ -16,7 +17,10 @@ DEMO_ACCOUNTS = [
 
 
 class Command(BaseCommand):
-    help = "Loads the demo clinic: staff accounts and about 50 patients. Safe to run twice."
+    help = (
+        "Loads the demo clinic: staff accounts, about 50 patients, and a stock room with its "
+        "history. Safe to run twice."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--patients", type=int, default=50, help="How many patients.")
@@ -24,7 +28,7 @@ class Command(BaseCommand):
     @transaction.atomic
     def handle(self, *args, **options):
         User = get_user_model()
-        users = {}
+        users, practitioners = {}, []
         for username, first, last, role in DEMO_ACCOUNTS:
             user, created = User.objects.get_or_create(
                 username=username,
@@ -38,8 +42,11 @@ class Command(BaseCommand):
                 user.set_password(DEMO_PASSWORD)
                 user.save(update_fields=["password"])
             users[role] = user_set_roles(user=user, roles=[role])
+            if role == PRACTITIONER:
+                practitioners.append(user)
         added = seed_patients(actor=users[RECEPTION], count=options["patients"])
-        self.stdout.write(f"Demo clinic ready: {added} patients added.")
+        lots = seed_stock(actor=users[MANAGER], consumers=practitioners)
+        self.stdout.write(f"Demo clinic ready: {added} patients and {lots} lots added.")
         self.stdout.write(f"Demo accounts (password for all: {DEMO_PASSWORD}):")
         for username, first, last, role in DEMO_ACCOUNTS:
             self.stdout.write(f"  {username:<12} {role:<13} {first} {last}")

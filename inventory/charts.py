@@ -1,0 +1,48 @@
+"""Charts drawn on the server as SVG (pygal), served as images: no network, no script runs."""
+
+from collections import OrderedDict
+from decimal import Decimal
+
+import pygal
+from pygal.style import DefaultStyle
+
+from .reports import FlowRow
+
+MAX_SERIES = 8
+
+
+def consumption_chart(rows: list[FlowRow], *, title: str, others_label: str) -> str:
+    """Stacked bars of consumption value per period, one series per group; the smallest groups
+    beyond the eighth are summed as one."""
+    periods = sorted({row.period for row in rows})
+    totals: dict[object, Decimal] = {}
+    labels: dict[object, str] = {}
+    for row in rows:
+        totals[row.key] = totals.get(row.key, Decimal(0)) + row.value
+        labels[row.key] = str(row.label)
+    ranked = sorted(totals, key=lambda key: totals[key], reverse=True)
+    shown = ranked[:MAX_SERIES]
+    series: OrderedDict[str, dict] = OrderedDict((labels[key], {}) for key in shown)
+    if len(ranked) > MAX_SERIES:
+        series[others_label] = {}
+    for row in rows:
+        name = labels[row.key] if row.key in shown else others_label
+        series[name][row.period] = series[name].get(row.period, Decimal(0)) + row.value
+    chart = pygal.StackedBar(
+        js=[],
+        disable_xml_declaration=True,
+        style=DefaultStyle,
+        width=900,
+        height=360,
+        title=title,
+        x_label_rotation=30,
+        legend_at_bottom=True,
+        legend_at_bottom_columns=3,
+        show_minor_x_labels=len(periods) <= 31,
+        truncate_legend=30,
+        print_values=False,
+    )
+    chart.x_labels = [period.strftime("%d/%m/%Y") for period in periods]
+    for name, values in series.items():
+        chart.add(name, [float(values.get(period, 0)) for period in periods])
+    return chart.render(is_unicode=True)

@@ -1,0 +1,207 @@
+"""Importing a supplier's delivery note from CSV. Every row is checked, and every problem is
+reported with its row number; one bad row means nothing is received."""
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from . import services
+from .models import Product, StockMovement, Supplier, normalise_gtin
+
+COLUMNS = ["product", "lot_number", "expiry_date", "quantity", "unit_cost", "supplier", "reference"]
+REQUIRED = COLUMNS[:5]
+DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y")
+MAX_ROWS = 2000
+
+
+class DeliveryImportError(ValidationError):
+    """Carries every problem found, each a line "row N: …"."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__(problems)
+
+
+@dataclass
+class DeliveryImport:
+    movements: list[StockMovement]
+
+    @property
+    def units(self) -> Decimal:
+        return sum((m.quantity for m in self.movements), Decimal(0))
+
+
+def _decimal(text: str) -> Decimal:
+    text = text.strip().replace(" ", "")
+    if "," in text and "." not in text:
+        text = text.replace(",", ".")
+    return Decimal(text)
+
+
+def _date(text: str) -> date:
+    for fmt in DATE_FORMATS:
+        try:
+            return datetime.strptime(text.strip(), fmt).date()
+        except ValueError:
+            continue
+    raise ValueError(text)
+
+
+def _read(text: str) -> tuple[list[dict[str, str]], list[str]]:
+    sample = text[:4096]
+    try:
+        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.DictReader(io.StringIO(text), dialect=dialect)
+    header = [(name or "").strip().lower() for name in (reader.fieldnames or [])]
+    missing = [column for column in REQUIRED if column not in header]
+    if missing:
+        return [], [
+            _("The file has no column %(columns)s. Expected columns: %(expected)s.")
+            % {"columns": ", ".join(missing), "expected": ", ".join(COLUMNS)}
+        ]
+    reader.fieldnames = header
+    rows = [{k: (v or "").strip() for k, v in row.items() if k} for row in reader]
+    rows = [row for row in rows if any(row.values())]
+    if not rows:
+        return [], [_("The file has no delivery lines.")]
+    if len(rows) > MAX_ROWS:
+        return [], [_("The file has more than %(max)d lines; split it.") % {"max": MAX_ROWS}]
+    return rows, []
+
+
+def delivery_lines_parse(text: str) -> list[tuple[int, services.DeliveryLine]]:
+    """Turns the file into delivery lines, numbered as a spreadsheet shows them (the header
+    is row 1). Raises DeliveryImportError listing every problem."""
+    rows, problems = _read(text)
+    if problems:
+        raise DeliveryImportError(problems)
+    products = {p.gtin: p for p in Product.objects.exclude(gtin="")}
+    by_name = {p.name.lower(): p for p in Product.objects.all()}
+    suppliers = {s.name.lower(): s for s in Supplier.objects.all()}
+    lines, seen = [], {}
+    for number, row in enumerate(rows, start=2):
+        errors = []
+        wanted = row.get("product", "")
+        product = products.get(normalise_gtin(wanted)) or by_name.get(wanted.lower())
+        if product is None:
+            errors.append(_("no product with GTIN or name “%(product)s”") % {"product": wanted})
+        elif not product.active:
+            errors.append(_("%(product)s is no longer active") % {"product": product})
+        lot_number = row.get("lot_number", "")
+        if not lot_number:
+            errors.append(_("the lot number is empty"))
+        elif len(lot_number) > 20:
+            errors.append(_("the lot number is longer than 20 characters"))
+        try:
+            expiry = _date(row.get("expiry_date", ""))
+        except ValueError:
+            expiry = None
+            errors.append(
+                _("the expiry date “%(value)s” is not a date (use 2027-03-31 or 31/03/2027)")
+                % {"value": row.get("expiry_date", "")}
+            )
+        try:
+            quantity = _decimal(row.get("quantity", ""))
+            if quantity <= 0:
+                raise InvalidOperation
+        except (InvalidOperation, ValueError):
+            quantity = None
+            errors.append(
+                _("the quantity “%(value)s” is not a number above zero")
+                % {"value": row.get("quantity", "")}
+            )
+        try:
+            cost = _decimal(row.get("unit_cost", ""))
+            if cost < 0:
+                raise InvalidOperation
+        except (InvalidOperation, ValueError):
+            cost = None
+            errors.append(
+                _("the unit cost “%(value)s” is not a number of 0 or more")
+                % {"value": row.get("unit_cost", "")}
+            )
+        supplier = None
+        if row.get("supplier"):
+            supplier = suppliers.get(row["supplier"].lower())
+            if supplier is None:
+                errors.append(_("no supplier named “%(supplier)s”") % {"supplier": row["supplier"]})
+        if product and lot_number and expiry:
+            earlier = seen.setdefault((product.pk, lot_number), (number, expiry))
+            if earlier[1] != expiry:
+                errors.append(
+                    _("lot %(lot)s has expiry %(expiry)s on row %(row)d")
+                    % {
+                        "lot": lot_number,
+                        "expiry": earlier[1].strftime("%d/%m/%Y"),
+                        "row": earlier[0],
+                    }
+                )
+        if errors:
+            problems.append(
+                _("row %(row)d: %(errors)s") % {"row": number, "errors": "; ".join(errors)}
+            )
+            continue
+        lines.append(
+            (
+                number,
+                services.DeliveryLine(
+                    product=product,
+                    lot_number=lot_number,
+                    expiry_date=expiry,
+                    quantity=quantity,
+                    unit_cost=cost,
+                    supplier=supplier,
+                    reference=row.get("reference", ""),
+                ),
+            )
+        )
+    if problems:
+        raise DeliveryImportError(problems)
+    return lines
+
+
+@transaction.atomic
+def delivery_import(*, text: str, actor: AbstractBaseUser) -> DeliveryImport:
+    """Receives every line of the file, or none. Problems the stock rules find (an expiry
+    already past, a lot on file with another expiry, a recalled lot) are listed with their rows
+    like those of the file itself."""
+    lines = delivery_lines_parse(text)
+    movements, problems = [], []
+    for number, line in lines:
+        try:
+            movements.append(
+                services.lot_receive(
+                    product=line.product,
+                    lot_number=line.lot_number,
+                    expiry_date=line.expiry_date,
+                    quantity=line.quantity,
+                    unit_cost=line.unit_cost,
+                    supplier=line.supplier,
+                    reference=line.reference,
+                    actor=actor,
+                )
+            )
+        except ValidationError as error:
+            problems.append(
+                _("row %(row)d: %(errors)s") % {"row": number, "errors": "; ".join(error.messages)}
+            )
+    if problems:
+        raise DeliveryImportError(problems)
+    return DeliveryImport(movements=movements)
+
+
+def decode_upload(data: bytes) -> str:
+    """CSV files come from spreadsheets in UTF-8 (with or without BOM) or Windows-1252."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("cp1252")

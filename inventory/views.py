@@ -1,0 +1,408 @@
+"""The managers' stock pages: receiving, and the stock reports. Each report answers as a page,
+as CSV (?format=csv), and the consumption report also as a chart (SVG)."""
+
+from decimal import Decimal
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.contrib.auth.mixins import PermissionRequiredMixin
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views import View
+
+from clinic.csv_export import csv_response
+from clinic.substances import SubstanceCategory
+
+from . import reports, services
+from .charts import consumption_chart
+from .forms import ReceiveForm, ReportFilterForm, ScanForm
+from .models import Lot, MovementKind, WasteReason
+from .scanning import scan_parse
+
+PRODUCTS_PER_PAGE = 50
+
+
+@permission_required("inventory.add_lot", raise_exception=True)
+def receive(request: HttpRequest) -> HttpResponse:
+    scan_form = ScanForm(request.GET or None)
+    initial = {}
+    if scan_form.is_valid():
+        try:
+            box = scan_parse(scan_form.cleaned_data["scan"])
+        except ValidationError as error:
+            scan_form.add_error("scan", error)
+        else:
+            initial = {
+                "product": box.product,
+                "lot_number": box.lot_number,
+                "expiry_date": box.expiry_date,
+                "supplier": box.product.default_supplier,
+            }
+            if box.missing:
+                messages.warning(
+                    request,
+                    _("The code carries no %(missing)s: type it in.")
+                    % {"missing": _(" and ").join(box.missing)},
+                )
+    form = ReceiveForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            movement = services.lot_receive(
+                product=data["product"],
+                lot_number=data["lot_number"],
+                expiry_date=data["expiry_date"],
+                quantity=data["quantity"],
+                unit_cost=data["unit_cost"],
+                supplier=data["supplier"],
+                reference=data["reference"],
+                actor=request.user,
+            )
+        except ValidationError as error:
+            _errors_onto(form, error)
+        else:
+            messages.success(
+                request,
+                _("Received %(quantity)s of %(lot)s.")
+                % {"quantity": f"{movement.quantity.normalize():f}", "lot": movement.lot},
+            )
+            return redirect("stock:receive")
+    return render(request, "inventory/receive.html", {"scan_form": scan_form, "form": form})
+
+
+def _errors_onto(form, error: ValidationError) -> None:
+    if hasattr(error, "error_dict"):
+        for field, errors in error.error_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, error)
+
+
+class StockReport(PermissionRequiredMixin, View):
+    """Parses the filters, builds the report, answers as page or CSV."""
+
+    permission_required = "clinic.view_reports"
+    raise_exception = True
+    template_name = ""
+    title = ""
+    filter_fields = ["date_from", "date_to", "category"]
+    default_days = 30
+    csv_name = "report"
+
+    def get(self, request: HttpRequest, **kwargs) -> HttpResponse:
+        form = ReportFilterForm(
+            request.GET or None, fields=self.filter_fields, default_days=self.default_days
+        )
+        if request.GET and not form.is_valid():
+            return render(
+                request, self.template_name, {"form": form, "title": self.title}, status=400
+            )
+        if not request.GET:
+            form = ReportFilterForm({}, fields=self.filter_fields, default_days=self.default_days)
+            form.is_valid()
+        filters = form.cleaned_data
+        context = self.build(filters, **kwargs)
+        if request.GET.get("format") == "csv":
+            header, rows = self.csv(context)
+            return csv_response(
+                filename=f"{self.csv_name}-{filters['date_to']}.csv", header=header, rows=rows
+            )
+        query = request.GET.copy()
+        query["format"] = "csv"
+        return render(
+            request,
+            self.template_name,
+            {
+                **context,
+                "form": form,
+                "filters": filters,
+                "title": self.title,
+                "csv_url": f"?{query.urlencode()}",
+                "today": timezone.localdate(),
+            },
+        )
+
+    def build(self, filters: dict, **kwargs) -> dict:
+        raise NotImplementedError
+
+    def csv(self, context: dict) -> tuple[list[str], list[list]]:
+        raise NotImplementedError
+
+
+def _category(code: str) -> str:
+    return str(SubstanceCategory(code).label)
+
+
+class OnHand(StockReport):
+    template_name = "inventory/reports/on_hand.html"
+    title = _("Stock on hand")
+    filter_fields = ["category"]
+    csv_name = "on-hand"
+
+    def build(self, filters, **kwargs):
+        today = timezone.localdate()
+        all_products = reports.on_hand(category=filters["category"], today=today, with_lots=False)
+        page = Paginator(all_products, PRODUCTS_PER_PAGE).get_page(self.request.GET.get("page"))
+        if self.request.GET.get("format") == "csv":
+            products = reports.on_hand(category=filters["category"], today=today)
+        else:
+            products = reports.on_hand(
+                category=filters["category"], today=today, product_ids=[p.product_id for p in page]
+            )
+        return {
+            "products": products,
+            "page": page,
+            "total_value": sum((p.value for p in all_products), Decimal(0)),
+        }
+
+    def csv(self, context):
+        header = [
+            _("Product"),
+            _("Category"),
+            _("Unit"),
+            _("Lot"),
+            _("Expiry"),
+            _("Status"),
+            _("Quantity"),
+            _("Unit cost"),
+            _("Value"),
+        ]
+        rows = [
+            [
+                p.name,
+                _category(p.category),
+                p.unit_label,
+                lot.lot_number,
+                lot.expiry_date,
+                lot.status,
+                lot.quantity,
+                lot.unit_cost,
+                lot.value,
+            ]
+            for p in context["products"]
+            for lot in p.lots
+        ]
+        return header, rows
+
+
+class LowStock(StockReport):
+    template_name = "inventory/reports/low_stock.html"
+    title = _("Low stock")
+    filter_fields = ["category"]
+    csv_name = "low-stock"
+
+    def build(self, filters, **kwargs):
+        return {
+            "products": reports.low_stock(category=filters["category"], today=timezone.localdate())
+        }
+
+    def csv(self, context):
+        return (
+            [_("Product"), _("Category"), _("Unit"), _("Usable"), _("On hand"), _("Reorder level")],
+            [
+                [p.name, _category(p.category), p.unit_label, p.usable, p.on_hand, p.reorder_level]
+                for p in context["products"]
+            ],
+        )
+
+
+class Expiring(StockReport):
+    template_name = "inventory/reports/expiring.html"
+    title = _("Expiring and expired lots")
+    filter_fields = ["category"]
+    csv_name = "expiring"
+    WINDOWS = (30, 60, 90)
+
+    def build(self, filters, **kwargs):
+        today = timezone.localdate()
+        try:
+            within = int(self.request.GET.get("within", 30))
+        except ValueError:
+            within = 30
+        within = within if within in self.WINDOWS else 30
+        lots = reports.expiring(
+            category=filters["category"], today=today, until=today + timezone.timedelta(days=within)
+        )
+        query = self.request.GET.copy()
+        query.pop("within", None)
+        return {
+            "expired": [lot for lot in lots if lot.days_left < 0],
+            "expiring": [lot for lot in lots if lot.days_left >= 0],
+            "within": within,
+            "windows": self.WINDOWS,
+            "base_query": query.urlencode(),
+        }
+
+    def csv(self, context):
+        return (
+            [
+                _("Product"),
+                _("Lot"),
+                _("Expiry"),
+                _("Days left"),
+                _("Status"),
+                _("Quantity"),
+                _("Unit"),
+                _("Value"),
+            ],
+            [
+                [
+                    lot.product,
+                    lot.lot_number,
+                    lot.expiry_date,
+                    lot.days_left,
+                    lot.status,
+                    lot.quantity,
+                    lot.unit_label,
+                    lot.value,
+                ]
+                for lot in context["expired"] + context["expiring"]
+            ],
+        )
+
+
+class Consumption(StockReport):
+    template_name = "inventory/reports/consumption.html"
+    title = _("Consumption")
+    filter_fields = ["date_from", "date_to", "category", "group", "period"]
+    default_days = 90
+    csv_name = "consumption"
+
+    def build(self, filters, **kwargs):
+        rows = reports.consumption(
+            date_from=filters["date_from"],
+            date_to=filters["date_to"],
+            category=filters["category"],
+            group=filters["group"],
+            period=filters["period"],
+        )
+        if filters["group"] == "category":
+            for row in rows:
+                row.label = _category(row.key)
+        query = self.request.GET.copy()
+        query.pop("format", None)
+        return {
+            "rows": rows,
+            "chart_url": f"{reverse('reports:stock_consumption_chart')}?{query.urlencode()}",
+            "total_value": sum((row.value for row in rows), Decimal(0)),
+        }
+
+    def csv(self, context):
+        return (
+            [_("Period"), _("Group"), _("Quantity"), _("Value")],
+            [[row.period, row.label, row.quantity, row.value] for row in context["rows"]],
+        )
+
+
+class ConsumptionChart(Consumption):
+    def get(self, request, **kwargs):
+        form = ReportFilterForm(
+            request.GET, fields=self.filter_fields, default_days=self.default_days
+        )
+        if not form.is_valid():
+            return HttpResponse(status=400)
+        context = self.build(form.cleaned_data)
+        svg = consumption_chart(
+            context["rows"], title=_("Consumption at cost"), others_label=_("Others")
+        )
+        response = HttpResponse(svg, content_type="image/svg+xml")
+        response["Cache-Control"] = "private, max-age=60"
+        return response
+
+
+class Waste(StockReport):
+    template_name = "inventory/reports/waste.html"
+    title = _("Waste")
+    default_days = 90
+    csv_name = "waste"
+
+    def build(self, filters, **kwargs):
+        report = reports.waste(
+            date_from=filters["date_from"], date_to=filters["date_to"], category=filters["category"]
+        )
+        reasons = [
+            (WasteReason(reason).label, quantity, value)
+            for reason, quantity, value in report.by_reason
+        ]
+        return {"report": report, "reasons": reasons}
+
+    def csv(self, context):
+        rows = [[label, quantity, value] for label, quantity, value in context["reasons"]]
+        rows.append(
+            [
+                _("Consumption"),
+                context["report"].consumption_quantity,
+                context["report"].consumption_value,
+            ]
+        )
+        return [_("Reason"), _("Quantity"), _("Value")], rows
+
+
+class Valuation(StockReport):
+    template_name = "inventory/reports/valuation.html"
+    title = _("Stock valuation")
+    filter_fields = ["date_to", "category"]
+    csv_name = "valuation"
+
+    def build(self, filters, **kwargs):
+        rows = reports.valuation(
+            as_of=filters["date_to"], today=timezone.localdate(), category=filters["category"]
+        )
+        for row in rows:
+            row.label = _category(row.category)
+        return {
+            "rows": rows,
+            "as_of": filters["date_to"],
+            "total": sum((row.value for row in rows), Decimal(0)),
+        }
+
+    def csv(self, context):
+        return (
+            [_("Category"), _("Lots"), _("Quantity"), _("Value")],
+            [[row.label, row.lots, row.quantity, row.value] for row in context["rows"]],
+        )
+
+
+class LotLedger(StockReport):
+    template_name = "inventory/reports/lot_ledger.html"
+    title = _("Ledger of a lot")
+    filter_fields = ["date_from", "date_to"]
+    default_days = 3650
+    csv_name = "lot-ledger"
+
+    def build(self, filters, *, pk, **kwargs):
+        lot = get_object_or_404(Lot.objects.select_related("product", "supplier"), pk=pk)
+        movements = list(
+            reports.lot_ledger(lot=lot, date_from=filters["date_from"], date_to=filters["date_to"])
+        )
+        return {"lot": lot, "movements": movements, "kinds": MovementKind}
+
+    def csv(self, context):
+        return (
+            [
+                _("When"),
+                _("Kind"),
+                _("Quantity"),
+                _("Balance"),
+                _("By"),
+                _("Reason"),
+                _("Reference"),
+            ],
+            [
+                [
+                    timezone.localtime(m.occurred_at),
+                    m.get_kind_display(),
+                    m.quantity,
+                    m.balance,
+                    m.actor.get_username(),
+                    m.get_waste_reason_display() or m.reason,
+                    m.reference,
+                ]
+                for m in context["movements"]
+            ],
+        )

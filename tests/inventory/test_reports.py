@@ -1,0 +1,182 @@
+"""The stock reports on a small hand-built stock room whose every figure is known."""
+
+from datetime import datetime, time, timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from inventory import reports, services
+from tests.factories import ProductFactory, UserFactory, receive
+
+pytestmark = pytest.mark.django_db
+
+TODAY = timezone.localdate()
+
+
+def at(day, hour=10):
+    return timezone.make_aware(datetime.combine(day, time(hour)))
+
+
+@pytest.fixture
+def room():
+    """Received 60 days ago. HA (vials at 10.00): lot A 10 units expiring in 20 days, lot B 20
+    units in 200 days. Cocktail (ampoules at 4.00): lot C 5 units, quarantined. Needles:
+    nothing received. Ana took 3 HA on day -40 and 2 on day -10, all from lot A (first expiry);
+    Luis took 4 on day -10: 4 from A... A then holds 1; his draw is reversed today (+4 on A).
+    1 HA from lot B wasted as damaged today. HA on hand: 30 - 9 + 4 - 1 = 24."""
+    ana, luis, boss = (UserFactory(username=name) for name in ("ana", "luis", "boss"))
+    ha = ProductFactory(name="HA", category="hyaluronic_acid", reorder_level=Decimal(25))
+    cocktail = ProductFactory(
+        name="Cocktail", category="vitamin_cocktail", stock_unit="ampoule", reorder_level=Decimal(2)
+    )
+    ProductFactory(
+        name="Needles", category="consumable", stock_unit="piece", reorder_level=Decimal(100)
+    )
+    start = at(TODAY - timedelta(days=60))
+    a = receive(
+        ha,
+        lot_number="A",
+        quantity="10",
+        cost="10",
+        expiry=TODAY + timedelta(days=20),
+        actor=boss,
+        occurred_at=start,
+    )
+    b = receive(
+        ha,
+        lot_number="B",
+        quantity="20",
+        cost="10",
+        expiry=TODAY + timedelta(days=200),
+        actor=boss,
+        occurred_at=start,
+    )
+    c = receive(
+        cocktail,
+        lot_number="C",
+        quantity="5",
+        cost="4",
+        expiry=TODAY + timedelta(days=50),
+        actor=boss,
+        occurred_at=start,
+    )
+    services.lot_quarantine(lot=c, actor=boss, reason="fridge alarm")
+    day40, day10 = TODAY - timedelta(days=40), TODAY - timedelta(days=10)
+    services.stock_consume(
+        product=ha, quantity=Decimal(3), on=day40, actor=ana, occurred_at=at(day40)
+    )
+    services.stock_consume(
+        product=ha, quantity=Decimal(2), on=day10, actor=ana, occurred_at=at(day10)
+    )
+    taken = services.stock_consume(
+        product=ha, quantity=Decimal(4), on=day10, actor=luis, occurred_at=at(day10, 11)
+    )
+    services.movement_reverse(movement=taken[-1], actor=luis, reason="logged twice")
+    services.stock_discard(lot=b, quantity=Decimal(1), reason="damaged", actor=boss)
+    return {"ha": ha, "cocktail": cocktail, "a": a, "b": b, "c": c}
+
+
+def test_on_hand_by_product_with_lots_and_value(room):
+    by_name = {p.name: p for p in reports.on_hand(today=TODAY)}
+    ha = by_name["HA"]
+    assert (ha.on_hand, ha.usable, ha.value) == (Decimal(24), Decimal(24), Decimal(240))
+    assert [(lot.lot_number, lot.quantity) for lot in ha.lots] == [("A", 5), ("B", 19)]
+    cocktail = by_name["Cocktail"]
+    assert (cocktail.on_hand, cocktail.usable, cocktail.value) == (5, 0, 20)
+    assert by_name["Needles"].on_hand == 0 and by_name["Needles"].lots == []
+
+
+def test_on_hand_filters_by_category(room):
+    assert [p.name for p in reports.on_hand(today=TODAY, category="vitamin_cocktail")] == [
+        "Cocktail"
+    ]
+
+
+def test_low_stock_is_usable_quantity_at_or_below_reorder_level(room):
+    assert [(p.name, p.usable) for p in reports.low_stock(today=TODAY)] == [
+        ("Cocktail", 0),
+        ("HA", 24),
+        ("Needles", 0),
+    ]
+    assert [p.name for p in reports.low_stock(today=TODAY, category="consumable")] == ["Needles"]
+
+
+def test_an_expired_lot_does_not_count_as_usable(room):
+    later = TODAY + timedelta(days=21)
+    ha = next(p for p in reports.on_hand(today=later) if p.name == "HA")
+    assert (ha.on_hand, ha.usable) == (24, 19)
+
+
+def test_expiring_lists_lots_within_the_window_and_expired_ones(room):
+    assert [
+        lot.lot_number for lot in reports.expiring(today=TODAY, until=TODAY + timedelta(days=30))
+    ] == ["A"]
+    assert [
+        lot.lot_number for lot in reports.expiring(today=TODAY, until=TODAY + timedelta(days=60))
+    ] == ["A", "C"]
+    later = TODAY + timedelta(days=25)
+    [expired, *_] = reports.expiring(today=later, until=later + timedelta(days=30))
+    assert (expired.lot_number, expired.days_left) == ("A", -5)
+
+
+def test_consumption_by_product_user_and_category(room):
+    window = {"date_from": TODAY - timedelta(days=90), "date_to": TODAY}
+    by_product = reports.consumption(**window, group="product", period="month")
+    assert sum(r.quantity for r in by_product) == 5  # 3 + 2 + 4, less the 4 reversed
+    assert sum(r.value for r in by_product) == Decimal(50)
+    by_user = {}
+    for r in reports.consumption(**window, group="user", period="month"):
+        by_user[r.label] = by_user.get(r.label, 0) + r.quantity
+    assert by_user == {"ana": 5, "luis": 0}
+    by_category = reports.consumption(**window, group="category", period="month")
+    assert {r.key for r in by_category} == {"hyaluronic_acid"}
+
+
+def test_consumption_per_day_and_date_range(room):
+    rows = reports.consumption(
+        date_from=TODAY - timedelta(days=15), date_to=TODAY, group="user", period="day"
+    )
+    # The reversal is posted on the day it is made, so each day shows what happened on it.
+    assert [(r.period, r.label, r.quantity) for r in rows] == [
+        (TODAY - timedelta(days=10), "ana", 2),
+        (TODAY - timedelta(days=10), "luis", 4),
+        (TODAY, "luis", -4),
+    ]
+
+
+def test_waste_by_reason_and_share_of_consumption(room):
+    report = reports.waste(date_from=TODAY - timedelta(days=90), date_to=TODAY)
+    assert report.by_reason == [("damaged", Decimal(1), Decimal(10))]
+    assert (report.consumption_quantity, report.consumption_value) == (5, 50)
+    assert report.share_of_consumption == Decimal("0.2")
+    assert (
+        reports.waste(
+            date_from=TODAY - timedelta(days=90), date_to=TODAY, category="consumable"
+        ).share_of_consumption
+        is None
+    )
+
+
+def test_valuation_today_and_on_an_earlier_day(room):
+    today = {
+        r.category: (r.lots, r.quantity, r.value)
+        for r in reports.valuation(as_of=TODAY, today=TODAY)
+    }
+    assert today == {"hyaluronic_acid": (2, 24, 240), "vitamin_cocktail": (1, 5, 20)}
+    earlier = {
+        r.category: (r.quantity, r.value)
+        for r in reports.valuation(as_of=TODAY - timedelta(days=20), today=TODAY)
+    }
+    assert earlier == {"hyaluronic_acid": (27, 270), "vitamin_cocktail": (5, 20)}
+
+
+def test_lot_ledger_with_running_balance(room):
+    rows = list(reports.lot_ledger(lot=room["a"]))
+    assert [(m.kind, m.quantity, m.balance) for m in rows] == [
+        ("receipt", 10, 10),
+        ("consumption", -3, 7),
+        ("consumption", -2, 5),
+        ("consumption", -4, 1),
+        ("consumption", 4, 5),
+    ]

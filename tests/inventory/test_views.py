@@ -1,0 +1,203 @@
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from inventory import services
+from inventory.models import Lot, StockMovement
+from tests.factories import ProductFactory, SupplierFactory, UserFactory, receive
+
+pytestmark = pytest.mark.django_db
+
+RECEIVE = reverse("stock:receive")
+TODAY = timezone.localdate()
+GTIN = "08437012345015"
+SCAN = f"01{GTIN}17{(TODAY + timedelta(days=400)):%y%m%d}10LOT77"
+
+
+@pytest.fixture
+def ha():
+    return ProductFactory(name="HA 1%", gtin=GTIN)
+
+
+def test_manager_receives_a_typed_delivery_line(manager_client, manager_user, ha):
+    supplier = SupplierFactory()
+    response = manager_client.post(
+        RECEIVE,
+        {
+            "product": ha.pk,
+            "lot_number": "L-1",
+            "expiry_date": (TODAY + timedelta(days=90)),
+            "quantity": "12",
+            "unit_cost": "8.40",
+            "supplier": supplier.pk,
+            "reference": "ALB-9",
+        },
+    )
+    assert response.status_code == 302
+    lot = Lot.objects.get()
+    assert (lot.lot_number, lot.quantity_on_hand, lot.supplier) == ("L-1", 12, supplier)
+    assert StockMovement.objects.get().actor == manager_user
+
+
+def test_a_refusal_from_the_service_shows_on_the_form(manager_client, ha):
+    response = manager_client.post(
+        RECEIVE,
+        {
+            "product": ha.pk,
+            "lot_number": "L-1",
+            "expiry_date": (TODAY - timedelta(days=1)),
+            "quantity": "12",
+            "unit_cost": "8.40",
+        },
+    )
+    assert response.status_code == 200
+    assert "it cannot be received" in response.content.decode()
+    assert not Lot.objects.exists()
+
+
+def test_scanning_a_box_fills_in_product_lot_and_expiry(manager_client, ha):
+    response = manager_client.get(RECEIVE, {"scan": SCAN})
+    form = response.context["form"]
+    assert form.initial["product"] == ha
+    assert form.initial["lot_number"] == "LOT77"
+    assert form.initial["expiry_date"] == TODAY.replace() + timedelta(days=400)
+
+
+def test_a_scan_with_group_separators_as_a_wedge_scanner_types_it(manager_client, ha):
+    text = f"]d201{GTIN}10LOT78\x1d17{(TODAY + timedelta(days=30)):%y%m%d}"
+    response = manager_client.get(RECEIVE, {"scan": text})
+    assert response.context["form"].initial["lot_number"] == "LOT78"
+
+
+def test_the_printed_form_of_the_code_is_understood_too(manager_client, ha):
+    text = f"(01){GTIN}(17){(TODAY + timedelta(days=30)):%y%m%d}(10)LOT79"
+    response = manager_client.get(RECEIVE, {"scan": text})
+    assert response.context["form"].initial["lot_number"] == "LOT79"
+
+
+@pytest.mark.parametrize(
+    ("scan", "message"),
+    [
+        ("hello world", "not a GS1 code"),
+        ("0108437012345022", "No product has GTIN"),
+        ("17270331", "no product number"),
+    ],
+)
+def test_bad_scans_say_what_is_wrong(manager_client, ha, scan, message):
+    response = manager_client.get(RECEIVE, {"scan": scan})
+    assert message in response.content.decode()
+    assert response.context["form"].initial == {}
+
+
+def test_a_scan_without_a_lot_asks_for_it(manager_client, ha):
+    response = manager_client.get(RECEIVE, {"scan": f"01{GTIN}"}, follow=True)
+    assert "carries no lot number and expiry date" in response.content.decode()
+
+
+def test_only_managers_receive(reception_client, practitioner_client):
+    assert reception_client.get(RECEIVE).status_code == 403
+    assert practitioner_client.get(RECEIVE).status_code == 403
+
+
+def _stock(rows: int):
+    actor = UserFactory(username="stocker")
+    for n in range(rows):
+        product = ProductFactory(category=["hyaluronic_acid", "consumable"][n % 2])
+        lot = receive(
+            product, quantity="10", actor=actor, occurred_at=timezone.now() - timedelta(days=20)
+        )
+        services.stock_consume(product=product, quantity=Decimal(2), on=TODAY, actor=actor)
+        services.stock_discard(lot=lot, quantity=Decimal(1), reason="damaged", actor=actor)
+
+
+REPORTS = [
+    ("reports:stock_on_hand", {}),
+    ("reports:stock_low", {}),
+    ("reports:stock_expiring", {"within": "90"}),
+    ("reports:stock_consumption", {"group": "user", "period": "week"}),
+    ("reports:stock_consumption", {"group": "category", "period": "day"}),
+    ("reports:stock_consumption_chart", {"group": "product", "period": "month"}),
+    ("reports:stock_waste", {}),
+    ("reports:stock_valuation", {}),
+    ("reports:stock_valuation", {"date_to": (TODAY - timedelta(days=5)).isoformat()}),
+    ("reports:stock_on_hand", {"format": "csv"}),
+    ("reports:stock_consumption", {"format": "csv"}),
+]
+
+
+@pytest.mark.parametrize(("name", "query"), REPORTS)
+def test_reports_run_a_fixed_number_of_queries(
+    manager_client, django_assert_max_num_queries, name, query
+):
+    _stock(2)
+    url = reverse(name)
+    manager_client.get(url, query)
+    with django_assert_max_num_queries(8) as few:
+        assert manager_client.get(url, query).status_code == 200
+    _stock(12)
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        assert manager_client.get(url, query).status_code == 200
+
+
+def test_lot_ledger_queries_do_not_grow_with_movements(
+    manager_client, django_assert_max_num_queries
+):
+    product = ProductFactory()
+    lot = receive(product, quantity="100")
+    url = reverse("reports:stock_lot_ledger", args=[lot.pk])
+    manager_client.get(url)
+    with django_assert_max_num_queries(8) as few:
+        manager_client.get(url)
+    for n in range(15):
+        services.stock_consume(
+            product=product, quantity=Decimal(1), on=TODAY, actor=UserFactory(username=f"p{n}")
+        )
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        response = manager_client.get(url)
+    assert len(response.context["movements"]) == 16
+
+
+def test_report_filters_reject_a_reversed_date_range(manager_client):
+    response = manager_client.get(
+        reverse("reports:stock_waste"), {"date_from": "2026-05-01", "date_to": "2026-04-01"}
+    )
+    assert response.status_code == 400
+    assert "start date is after the end date" in response.content.decode()
+
+
+def test_consumption_csv_and_chart(manager_client):
+    _stock(2)
+    response = manager_client.get(
+        reverse("reports:stock_consumption"), {"format": "csv", "group": "product"}
+    )
+    assert response["Content-Type"].startswith("text/csv")
+    lines = response.content.decode("utf-8-sig").splitlines()
+    assert lines[0] == "Period,Group,Quantity,Value"
+    assert len(lines) == 3
+    chart = manager_client.get(reverse("reports:stock_consumption_chart"))
+    assert chart["Content-Type"] == "image/svg+xml"
+    body = chart.content.decode()
+    assert body.startswith("<svg") and "Consumption at cost" in body
+    assert "<script src=" not in body and "cdn" not in body.lower()
+
+
+def test_csv_export_neutralises_formulas(manager_client):
+    ProductFactory(name='=HYPERLINK("http://evil")', reorder_level=Decimal(5))
+    response = manager_client.get(reverse("reports:stock_low"), {"format": "csv"})
+    assert "'=HYPERLINK" in response.content.decode("utf-8-sig")
+
+
+def test_reports_are_for_managers_only(reception_client, practitioner_client):
+    for client in (reception_client, practitioner_client):
+        assert client.get(reverse("reports:stock_on_hand")).status_code == 403
+
+
+def test_on_hand_page_shows_products_lots_and_ledger_links(manager_client):
+    product = ProductFactory(name="Vitamin C")
+    lot = receive(product, lot_number="VC-1", quantity="3")
+    page = manager_client.get(reverse("reports:stock_on_hand")).content.decode()
+    assert "Vitamin C" in page and "VC-1" in page
+    assert reverse("reports:stock_lot_ledger", args=[lot.pk]) in page
