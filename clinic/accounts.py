@@ -28,7 +28,10 @@ def user_set_roles(*, user: AbstractBaseUser, roles: list[str]) -> AbstractBaseU
     unknown = set(roles) - set(ROLE_PERMISSIONS)
     if unknown:
         raise ValueError(f"Unknown roles: {', '.join(sorted(unknown))}")
-    user.groups.set(Group.objects.filter(name__in=roles))
+    groups = list(Group.objects.filter(name__in=roles))
+    if len(groups) != len(set(roles)):
+        raise ValueError("The role groups are missing from the database: run `migrate`.")
+    user.groups.set(groups)
     user.is_staff = user.is_superuser or bool(ADMIN_ROLES & set(roles))
     user.save(update_fields=["is_staff"])
     return user

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import connection
 
 from clinic.accounts import user_set_roles
-from clinic.roles import MANAGER, PRACTITIONER, RECEPTION
+from clinic.roles import MANAGER, PRACTITIONER, RECEPTION, ROLE_PERMISSIONS, sync_roles
 from tests.factories import UserFactory
 
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES", "") not in ("", "0")
@@ -72,6 +72,18 @@ def pytest_runtest_setup(item):
     if REQUIRE_SERVICES:
         pytest.fail(f"{problem} (REQUIRE_SERVICES=1)", pytrace=False)
     pytest.skip(f"{item.nodeid}: {problem}")
+
+
+@pytest.fixture(autouse=True)
+def _role_groups(request):
+    """Transactional tests empty every table afterwards, the groups the data migrations made
+    included; put them back for the tests that follow."""
+    marker = request.node.get_closest_marker("django_db")
+    if marker and (marker.kwargs.get("transaction") or (marker.args and marker.args[0])):
+        from django.apps import apps
+
+        request.getfixturevalue("transactional_db")
+        sync_roles(apps, ROLE_PERMISSIONS)
 
 
 def _user_in(role: str, username: str):

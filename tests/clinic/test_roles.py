@@ -190,3 +190,9 @@ def test_role_matrix(client, role):
                 f"{response.get('Location', '')}"
             )
     assert failures == []
+
+
+def test_setting_a_role_whose_group_is_missing_says_to_migrate():
+    Group.objects.filter(name=MANAGER).delete()
+    with pytest.raises(ValueError, match="run `migrate`"):
+        user_set_roles(user=UserFactory(), roles=[MANAGER])
