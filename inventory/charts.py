@@ -11,7 +11,12 @@ from .reports import FlowRow
 MAX_SERIES = 8
 
 
-def consumption_chart(rows: list[FlowRow], *, title: str, others_label: str) -> str:
+PERIOD_FORMATS = {"month": "%m/%Y", "week": "%d/%m/%Y", "day": "%d/%m/%Y"}
+
+
+def consumption_chart(
+    rows: list[FlowRow], *, title: str, others_label: str, period: str = "month"
+) -> str:
     """Stacked bars of consumption value per period, one series per group; the smallest groups
     beyond the eighth are summed as one."""
     periods = sorted({row.period for row in rows})
@@ -42,7 +47,7 @@ def consumption_chart(rows: list[FlowRow], *, title: str, others_label: str) -> 
         truncate_legend=30,
         print_values=False,
     )
-    chart.x_labels = [period.strftime("%d/%m/%Y") for period in periods]
+    chart.x_labels = [day.strftime(PERIOD_FORMATS[period]) for day in periods]
     for name, values in series.items():
         chart.add(name, [float(values.get(period, 0)) for period in periods])
     return chart.render(is_unicode=True)

@@ -70,6 +70,14 @@ class ReportFilterForm(forms.Form):
         cleaned["period"] = cleaned.get("period") or "month"
         return cleaned
 
+    def show_applied(self) -> None:
+        """Shows the filters the report used, defaults included, in the form's fields."""
+        self.data = {
+            name: value.isoformat() if hasattr(value, "isoformat") else (value or "")
+            for name, value in self.cleaned_data.items()
+            if name in self.fields
+        }
+
 
 class ScanForm(forms.Form):
     """Takes what a keyboard-wedge scanner types from the GS1 DataMatrix on a box; the scanner's

@@ -42,6 +42,10 @@ class LotLine:
     def value(self) -> Decimal:
         return self.quantity * self.unit_cost
 
+    @property
+    def status_label(self) -> str:
+        return LotStatus(self.status).label
+
 
 @dataclass
 class ProductStock:
@@ -163,6 +167,10 @@ class ExpiringLot:
     @property
     def unit_label(self) -> str:
         return StockUnit(self.stock_unit).label
+
+    @property
+    def status_label(self) -> str:
+        return LotStatus(self.status).label
 
 
 def expiring(*, category: str | None = None, today: date, until: date) -> list[ExpiringLot]:

@@ -96,16 +96,14 @@ class StockReport(PermissionRequiredMixin, View):
 
     def get(self, request: HttpRequest, **kwargs) -> HttpResponse:
         form = ReportFilterForm(
-            request.GET or None, fields=self.filter_fields, default_days=self.default_days
+            request.GET, fields=self.filter_fields, default_days=self.default_days
         )
-        if request.GET and not form.is_valid():
+        if not form.is_valid():
             return render(
                 request, self.template_name, {"form": form, "title": self.title}, status=400
             )
-        if not request.GET:
-            form = ReportFilterForm({}, fields=self.filter_fields, default_days=self.default_days)
-            form.is_valid()
         filters = form.cleaned_data
+        form.show_applied()
         context = self.build(filters, **kwargs)
         if request.GET.get("format") == "csv":
             header, rows = self.csv(context)
@@ -179,7 +177,7 @@ class OnHand(StockReport):
                 p.unit_label,
                 lot.lot_number,
                 lot.expiry_date,
-                lot.status,
+                lot.status_label,
                 lot.quantity,
                 lot.unit_cost,
                 lot.value,
@@ -256,7 +254,7 @@ class Expiring(StockReport):
                     lot.lot_number,
                     lot.expiry_date,
                     lot.days_left,
-                    lot.status,
+                    lot.status_label,
                     lot.quantity,
                     lot.unit_label,
                     lot.value,
@@ -308,7 +306,10 @@ class ConsumptionChart(Consumption):
             return HttpResponse(status=400)
         context = self.build(form.cleaned_data)
         svg = consumption_chart(
-            context["rows"], title=_("Consumption at cost"), others_label=_("Others")
+            context["rows"],
+            title=_("Consumption at cost"),
+            others_label=_("Others"),
+            period=form.cleaned_data["period"],
         )
         response = HttpResponse(svg, content_type="image/svg+xml")
         response["Cache-Control"] = "private, max-age=60"
