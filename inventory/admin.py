@@ -7,6 +7,8 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
+from clinic.forms import add_service_errors
+
 from . import services
 from .forms import DeliveryUploadForm, LotOperationForm, StatusReasonForm
 from .imports import DeliveryImportError, decode_upload, delivery_import
@@ -201,8 +203,7 @@ class LotAdmin(SimpleHistoryAdmin):
             try:
                 self._operate(lot, form.cleaned_data, request.user)
             except ValidationError as error:
-                for message in error.messages:
-                    form.add_error(None, message)
+                add_service_errors(form, error)
             else:
                 self.message_user(request, _("Done."), messages.SUCCESS)
                 return redirect("admin:inventory_lot_change", lot.pk)

@@ -38,6 +38,17 @@ class DeliveryImport:
         return sum((m.quantity for m in self.movements), Decimal(0))
 
 
+@dataclass(frozen=True)
+class DeliveryLine:
+    product: Product
+    lot_number: str
+    expiry_date: date
+    quantity: Decimal
+    unit_cost: Decimal
+    supplier: Supplier | None = None
+    reference: str = ""
+
+
 def _decimal(text: str) -> Decimal:
     text = text.strip().replace(" ", "")
     if "," in text and "." not in text:
@@ -78,7 +89,7 @@ def _read(text: str) -> tuple[list[dict[str, str]], list[str]]:
     return rows, []
 
 
-def delivery_lines_parse(text: str) -> list[tuple[int, services.DeliveryLine]]:
+def delivery_lines_parse(text: str) -> list[tuple[int, DeliveryLine]]:
     """Turns the file into delivery lines, numbered as a spreadsheet shows them (the header
     is row 1). Raises DeliveryImportError listing every problem."""
     rows, problems = _read(text)
@@ -153,7 +164,7 @@ def delivery_lines_parse(text: str) -> list[tuple[int, services.DeliveryLine]]:
         lines.append(
             (
                 number,
-                services.DeliveryLine(
+                DeliveryLine(
                     product=product,
                     lot_number=lot_number,
                     expiry_date=expiry,

@@ -6,8 +6,6 @@ The treatments app consumes stock with `stock_consume` (first expiry first out) 
 `stock_consume_from_lot` (a lot the practitioner chose), and corrects an amended session with
 `movement_reverse`. docs/inventory.md describes the interface."""
 
-from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -198,37 +196,6 @@ def lot_receive(
         reference=reference,
         occurred_at=occurred_at,
     )
-
-
-@dataclass(frozen=True)
-class DeliveryLine:
-    product: Product
-    lot_number: str
-    expiry_date: date
-    quantity: Decimal
-    unit_cost: Decimal
-    supplier: Supplier | None = None
-    reference: str = ""
-
-
-@transaction.atomic
-def delivery_receive(
-    *, lines: Iterable[DeliveryLine], actor: AbstractBaseUser
-) -> list[StockMovement]:
-    """Receives every line of a delivery note, or none: the first refusal rolls all back."""
-    return [
-        lot_receive(
-            product=line.product,
-            lot_number=line.lot_number,
-            expiry_date=line.expiry_date,
-            quantity=line.quantity,
-            unit_cost=line.unit_cost,
-            supplier=line.supplier,
-            reference=line.reference,
-            actor=actor,
-        )
-        for line in lines
-    ]
 
 
 @transaction.atomic

@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from django.views import View
 
 from clinic.csv_export import csv_response
+from clinic.forms import add_service_errors
 from clinic.substances import SubstanceCategory
 
 from . import reports, services
@@ -64,7 +65,7 @@ def receive(request: HttpRequest) -> HttpResponse:
                 actor=request.user,
             )
         except ValidationError as error:
-            _errors_onto(form, error)
+            add_service_errors(form, error)
         else:
             messages.success(
                 request,
@@ -73,14 +74,6 @@ def receive(request: HttpRequest) -> HttpResponse:
             )
             return redirect("stock:receive")
     return render(request, "inventory/receive.html", {"scan_form": scan_form, "form": form})
-
-
-def _errors_onto(form, error: ValidationError) -> None:
-    if hasattr(error, "error_dict"):
-        for field, errors in error.error_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, error)
 
 
 class StockReport(PermissionRequiredMixin, View):

@@ -9,6 +9,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
+from clinic.forms import add_service_errors
+
 from . import selectors, services
 from .forms import ConsentWithdrawForm, PatientAdminForm, ScreeningInlineForm
 from .models import Consent, ConsentKind, Patient, Screening
@@ -254,11 +256,7 @@ class ConsentAdmin(SimpleHistoryAdmin):
                     withdrawn_at=form.cleaned_data["withdrawn_at"],
                 )
             except ValidationError as error:
-                if hasattr(error, "error_dict"):
-                    for field, errors in error.error_dict.items():
-                        form.add_error(field if field in form.fields else None, errors)
-                else:
-                    form.add_error(None, error)
+                add_service_errors(form, error)
             else:
                 self.message_user(
                     request, _("The consent is recorded as withdrawn."), messages.SUCCESS

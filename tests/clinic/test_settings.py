@@ -78,3 +78,19 @@ def test_defaults_are_the_clinics():
 @pytest.mark.parametrize("language", ["es"])
 def test_spanish_translations_are_compiled(language):
     assert (ROOT / "locale" / language / "LC_MESSAGES" / "django.mo").is_file()
+
+
+def test_every_string_has_its_spanish_translation():
+    """Each entry of the Spanish catalogue has a translation and none is marked fuzzy."""
+    catalogue = (ROOT / "locale" / "es" / "LC_MESSAGES" / "django.po").read_text()
+    missing = []
+    for entry in catalogue.split("\n\n")[1:]:
+        lines = [line for line in entry.splitlines() if not line.startswith("#")]
+        assert "#, fuzzy" not in entry, entry
+        text = "\n".join(lines)
+        if "msgstr" not in text:
+            continue
+        translated = text.split("msgstr", 1)[1]
+        if not any(part.strip('" \n') for part in translated.split("\n")):
+            missing.append(text.split("msgstr", 1)[0].strip())
+    assert missing == []

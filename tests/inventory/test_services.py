@@ -333,26 +333,6 @@ def test_a_status_change_needs_a_reason(product, actor):
             change(lot=lot, actor=actor, reason="")
 
 
-def test_delivery_receive_is_all_or_nothing(product, actor):
-    good = services.DeliveryLine(
-        product=product,
-        lot_number="G1",
-        expiry_date=TODAY() + timedelta(days=90),
-        quantity=Decimal(3),
-        unit_cost=Decimal(2),
-    )
-    bad = services.DeliveryLine(
-        product=product,
-        lot_number="B1",
-        expiry_date=TODAY() - timedelta(days=1),
-        quantity=Decimal(3),
-        unit_cost=Decimal(2),
-    )
-    with pytest.raises(ValidationError):
-        services.delivery_receive(lines=[good, bad], actor=actor)
-    assert Lot.objects.count() == 0
-
-
 # The ledger itself
 
 
