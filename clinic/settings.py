@@ -218,6 +218,9 @@ PATIENTS_SCREENING_MAX_AGE_DAYS = env.int("PATIENTS_SCREENING_MAX_AGE_DAYS", def
 CLINIC_SYSTEM_USERNAME = env.str("CLINIC_SYSTEM_USERNAME", default="system")
 
 SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True
+# History is for reading. Reverting from it would write a record without its service (a
+# recalled lot made available, a withdrawn consent in force again).
+SIMPLE_HISTORY_REVERT_DISABLED = True
 
 LOGGING = {
     "version": 1,

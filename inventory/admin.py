@@ -5,8 +5,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
-from simple_history.admin import SimpleHistoryAdmin
 
+from clinic.admin import HistoryAdmin
 from clinic.forms import add_service_errors
 
 from . import services
@@ -22,7 +22,7 @@ class SupplierAdmin(admin.ModelAdmin):
 
 
 @admin.register(Product)
-class ProductAdmin(SimpleHistoryAdmin):
+class ProductAdmin(HistoryAdmin):
     list_display = [
         "name",
         "category",
@@ -91,7 +91,7 @@ class LotStatusAction:
 
 
 @admin.register(Lot)
-class LotAdmin(SimpleHistoryAdmin):
+class LotAdmin(HistoryAdmin):
     list_display = [
         "product",
         "lot_number",

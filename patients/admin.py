@@ -7,8 +7,8 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
-from simple_history.admin import SimpleHistoryAdmin
 
+from clinic.admin import HistoryAdmin
 from clinic.forms import add_service_errors
 
 from . import selectors, services
@@ -99,7 +99,7 @@ class ScreeningFilter(admin.SimpleListFilter):
 
 
 @admin.register(Patient)
-class PatientAdmin(SimpleHistoryAdmin):
+class PatientAdmin(HistoryAdmin):
     form = PatientAdminForm
     list_display = [
         "family_name",
@@ -159,6 +159,14 @@ class PatientAdmin(SimpleHistoryAdmin):
     def get_queryset(self, request):
         return selectors.patients_with_safety_flags(super().get_queryset(request))
 
+    def get_formset_kwargs(self, request, obj, inline, prefix):
+        kwargs = super().get_formset_kwargs(request, obj, inline, prefix)
+        if isinstance(inline, ScreeningInline) and obj is not None and obj.pk:
+            # A new screening starts from the last answers, so a known allergy or condition
+            # is not lost by a routine re-screen that forgets to tick it again.
+            kwargs["initial"] = [selectors.last_answers(obj)]
+        return kwargs
+
     def get_search_results(self, request, queryset, search_term):
         if not search_term.strip():
             return queryset, False
@@ -213,7 +221,7 @@ class PatientAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Consent)
-class ConsentAdmin(SimpleHistoryAdmin):
+class ConsentAdmin(HistoryAdmin):
     list_display = ["patient", "kind", "form_version", "signed_at", "withdrawn_at", "recorded_by"]
     list_filter = ["kind", ("withdrawn_at", admin.EmptyFieldListFilter), "signed_at"]
     list_select_related = ["patient", "recorded_by"]

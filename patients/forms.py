@@ -45,7 +45,12 @@ class PatientAdminForm(forms.ModelForm):
             cleaned.get("family_name"),
             cleaned.get("date_of_birth"),
         )
-        if all(names) and not cleaned.get("confirm_duplicate"):
+        identity_changed = self.instance.pk is None or {
+            "given_name",
+            "family_name",
+            "date_of_birth",
+        } & set(self.changed_data)
+        if all(names) and identity_changed and not cleaned.get("confirm_duplicate"):
             duplicates = Patient.objects.likely_duplicates_of(
                 given_name=names[0], family_name=names[1], date_of_birth=names[2]
             ).exclude(pk=self.instance.pk)
@@ -64,6 +69,20 @@ class ScreeningInlineForm(forms.ModelForm):
     class Meta:
         model = Screening
         fields = ["taken_on", *Screening.ANSWER_FIELDS]
+
+
+class ScreeningForm(forms.ModelForm):
+    """The contraindication questions, as a practitioner asks them before a session."""
+
+    class Meta:
+        model = Screening
+        fields = list(Screening.ANSWER_FIELDS)
+        widgets = {"allergies": forms.Textarea(attrs={"rows": 2})}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.helper = FormHelper()
+        self.helper.add_input(Submit("record", _("Record these answers")))
 
 
 class ConsentWithdrawForm(forms.Form):

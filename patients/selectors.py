@@ -17,7 +17,9 @@ from clinic.substances import SubstanceCategory
 
 from .models import Consent, ConsentKind, Patient, ReminderChannel, Screening, name_key
 
-NSAID_WINDOW = timedelta(hours=48)
+# Screenings are dated by day, not hour: an answer given on day D about "the last 48 hours"
+# still counts on D + 2, so no dose taken within 48 hours of treatment goes unseen.
+NSAID_WINDOW = timedelta(days=2)
 VACCINATION_WINDOW = timedelta(days=7)
 
 
@@ -62,6 +64,9 @@ def treatability(*, patient: Patient, categories: Iterable[str], on: date) -> Tr
     7 days count only while that window covers the day of treatment.
     """
     categories = frozenset(categories)
+    unknown = categories - set(SubstanceCategory.values)
+    if unknown:
+        raise ValueError(f"Unknown substance categories: {', '.join(sorted(unknown))}")
     result = Treatability(on=on, categories=categories)
     stop, warn = result.hard_stops.append, result.warnings.append
 
@@ -179,6 +184,17 @@ def treatability(*, patient: Patient, categories: Iterable[str], on: date) -> Tr
         )
 
     recent = on - screening.taken_on
+    if recent > NSAID_WINDOW:
+        warn(
+            Finding(
+                "ask_day_of_questions",
+                _(
+                    "NSAIDs in the last 48 hours and vaccination in the last 7 days were last "
+                    "asked on %(day)s: ask again before treating."
+                )
+                % {"day": screening.taken_on.strftime("%d/%m/%Y")},
+            )
+        )
     if screening.anticoagulants:
         warn(
             Finding(
@@ -189,14 +205,14 @@ def treatability(*, patient: Patient, categories: Iterable[str], on: date) -> Tr
                 ),
             )
         )
-    if screening.nsaids_last_48h and recent < NSAID_WINDOW:
+    if screening.nsaids_last_48h and recent <= NSAID_WINDOW:
         warn(
             Finding(
                 "nsaids",
                 _("Aspirin or other NSAIDs in the last 48 hours: higher risk of bruising."),
             )
         )
-    if screening.vaccination_last_7_days and recent < VACCINATION_WINDOW:
+    if screening.vaccination_last_7_days and recent <= VACCINATION_WINDOW:
         warn(
             Finding("recent_vaccination", _("Vaccinated in the last 7 days: consider postponing."))
         )
@@ -231,6 +247,17 @@ def _allergy_summary(screening: Screening) -> str:
     if screening.allergies.strip():
         named.append(screening.allergies.strip())
     return "; ".join(named)
+
+
+def last_answers(patient: Patient) -> dict:
+    """The answers of the patient's latest screening, to start a new one from."""
+    latest = (
+        Screening.objects.filter(patient=patient)
+        .order_by("-taken_on", "-recorded_at", "-id")
+        .values(*Screening.ANSWER_FIELDS)
+        .first()
+    )
+    return latest or {}
 
 
 _DATE_FORMATS = ("%d/%m/%Y", "%Y-%m-%d", "%d-%m-%Y", "%d.%m.%Y")

@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from .exceptions import LikelyDuplicatePatient
-from .models import Consent, Patient, Screening
+from .models import Consent, Patient, Screening, name_key
 
 
 def _lock_identity(patient: Patient) -> None:
@@ -19,15 +19,21 @@ def _lock_identity(patient: Patient) -> None:
     SQLite already serialises writers."""
     if connection.vendor != "postgresql":
         return
-    key = "|".join(
-        [
-            patient.given_name.strip().lower(),
-            patient.family_name.strip().lower(),
-            patient.date_of_birth.isoformat(),
-        ]
-    )
+    key = f"{name_key(f'{patient.given_name} {patient.family_name}')}|{patient.date_of_birth}"
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"patient:{key}"])
+
+
+def _identity_changed(patient: Patient) -> bool:
+    """A new patient, or a change of names or date of birth: only then can a record become a
+    likely duplicate (namesakes confirmed once stay confirmed through later edits)."""
+    if patient.pk is None:
+        return True
+    stored = Patient.objects.filter(pk=patient.pk).values_list("name_key", "date_of_birth").get()
+    return stored != (
+        name_key(f"{patient.given_name} {patient.family_name}"),
+        patient.date_of_birth,
+    )
 
 
 def _save_patient(
@@ -35,7 +41,7 @@ def _save_patient(
 ) -> Patient:
     patient.full_clean()
     _lock_identity(patient)
-    if not confirm_duplicate:
+    if not confirm_duplicate and _identity_changed(patient):
         duplicates = Patient.objects.likely_duplicates_of(
             given_name=patient.given_name,
             family_name=patient.family_name,

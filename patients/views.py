@@ -1,10 +1,15 @@
+from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from . import selectors
-from .forms import PatientSearchForm
+from clinic.forms import add_service_errors
+
+from . import selectors, services
+from .forms import PatientSearchForm, ScreeningForm
 from .models import Patient
 
 SEARCH_RESULTS_LIMIT = 50
@@ -48,6 +53,24 @@ def patient_safety(request: HttpRequest, pk: int) -> HttpResponse:
             "screenings": patient.screenings.select_related("recorded_by")[:5],
         },
     )
+
+
+@permission_required(("clinic.use_practice_pages", "patients.add_screening"), raise_exception=True)
+def screening_record(request: HttpRequest, pk: int) -> HttpResponse:
+    """Asks the contraindication questions again, starting from the last answers."""
+    patient = get_object_or_404(Patient, pk=pk)
+    form = ScreeningForm(request.POST or None, initial=selectors.last_answers(patient))
+    if request.method == "POST" and form.is_valid():
+        screening = form.save(commit=False)
+        screening.patient = patient
+        try:
+            services.screening_record(screening=screening, actor=request.user)
+        except ValidationError as error:
+            add_service_errors(form, error)
+        else:
+            messages.success(request, _("The screening is recorded."))
+            return redirect("patients:safety", pk=patient.pk)
+    return render(request, "patients/screening.html", {"patient": patient, "form": form})
 
 
 @permission_required("clinic.view_reports", raise_exception=True)

@@ -103,6 +103,7 @@ ACCESS = {
     "health": (200, 200, 200, 200),
     "patients:search": ("login", 403, 200, 403),
     "patients:safety": ("login", 403, 200, 403),
+    "patients:screening": ("login", 403, 200, 403),
     "reports:index": ("login", 403, 403, 200),
     "reports:patient_records": ("login", 403, 403, 200),
     "admin:index": ("login", 200, "login", 200),
@@ -158,6 +159,7 @@ def _url(name, patient, consent, lot):
         return reverse(name, args=[lot.movements.first().pk])
     if name in (
         "patients:safety",
+        "patients:screening",
         "admin:patients_patient_change",
         "admin:patients_patient_history",
         "admin:patients_patient_delete",

@@ -344,3 +344,27 @@ def test_consent_changelist_queries_do_not_grow_with_rows(
         ConsentFactory()
     with django_assert_max_num_queries(len(few.captured_queries)):
         assert reception_client.get(url).status_code == 200
+
+
+def test_history_cannot_be_used_to_revert_a_withdrawn_consent(reception_client):
+    consent = ConsentFactory()
+    from patients import services as patient_services
+
+    patient_services.consent_withdraw(consent=consent, actor=consent.recorded_by, reason="asked")
+    before = consent.history.order_by("history_date").first()
+    url = reverse("admin:patients_consent_simple_history", args=[consent.pk, before.history_id])
+    response = reception_client.post(url, {})
+    assert response.status_code in (302, 403)
+    consent.refresh_from_db()
+    assert consent.is_withdrawn
+
+
+def test_a_new_screening_on_the_patient_page_starts_from_the_last_answers(reception_client):
+    patient = PatientFactory()
+    ScreeningFactory(patient=patient, keloid_tendency=True, allergies="nickel")
+    response = reception_client.get(reverse("admin:patients_patient_change", args=[patient.pk]))
+    formset = next(f for f in response.context["inline_admin_formsets"]
+                   if f.formset.model is Screening).formset
+    extra = formset.forms[-1]
+    assert extra.initial["keloid_tendency"] is True
+    assert extra.initial["allergies"] == "nickel"

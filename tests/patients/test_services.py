@@ -229,3 +229,42 @@ def test_two_receptionists_registering_the_same_walk_in_at_once_write_one_record
         thread.join(timeout=30)
     assert sorted(outcomes) == ["duplicate", "registered"]
     assert Patient.objects.count() == 1
+
+
+def test_confirmed_namesakes_can_be_edited_without_confirming_again(actor):
+    services.patient_register(patient=new_patient(), actor=actor)
+    namesake = services.patient_register(patient=new_patient(), actor=actor, confirm_duplicate=True)
+    namesake.mobile_phone = "699 111 222"
+    services.patient_update(patient=namesake, actor=actor)
+    namesake.refresh_from_db()
+    assert str(namesake.mobile_phone) == "+34699111222"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_registrations_differing_only_in_accents_at_once_write_one_record():
+    actors = [UserFactory(username=f"desk{n}") for n in range(2)]
+    spellings = [
+        new_patient(given_name="José", family_name="Núñez"),
+        new_patient(given_name="jose", family_name="NUNEZ"),
+    ]
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def register(n):
+        try:
+            barrier.wait()
+            services.patient_register(patient=spellings[n], actor=actors[n])
+            outcomes.append("registered")
+        except LikelyDuplicatePatient:
+            outcomes.append("duplicate")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=register, args=(n,)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(outcomes) == ["duplicate", "registered"]
+    assert Patient.objects.count() == 1

@@ -221,22 +221,39 @@ def test_warnings_do_not_stop_treatment(patient, answer, code):
     assert result.warnings[0].message
 
 
-def test_nsaids_count_only_within_48_hours_of_the_answer(consented):
+def test_nsaids_count_until_two_days_after_the_answer(consented):
+    """Answered on day D (at any hour) about the last 48 hours: still a warning on D + 2."""
     patient = consented
-    ScreeningFactory(patient=patient, taken_on=TODAY() - timedelta(days=2), nsaids_last_48h=True)
-    assert treatability(patient=patient, categories=MESO, on=TODAY()).warnings == []
-    day_after = treatability(patient=patient, categories=MESO, on=TODAY() - timedelta(days=1))
-    assert codes(day_after.warnings) == {"nsaids"}
+    ScreeningFactory(patient=patient, taken_on=TODAY() - timedelta(days=3), nsaids_last_48h=True)
+    on_d2 = treatability(patient=patient, categories=MESO, on=TODAY() - timedelta(days=1))
+    assert codes(on_d2.warnings) == {"nsaids"}
+    on_d3 = treatability(patient=patient, categories=MESO, on=TODAY())
+    assert codes(on_d3.warnings) == {"ask_day_of_questions"}
 
 
-def test_a_vaccination_counts_only_within_7_days_of_the_answer(consented):
+def test_a_vaccination_counts_until_seven_days_after_the_answer(consented):
     patient = consented
     ScreeningFactory(
-        patient=patient, taken_on=TODAY() - timedelta(days=7), vaccination_last_7_days=True
+        patient=patient, taken_on=TODAY() - timedelta(days=8), vaccination_last_7_days=True
     )
+    on_d7 = treatability(patient=patient, categories=MESO, on=TODAY() - timedelta(days=1))
+    assert "recent_vaccination" in codes(on_d7.warnings)
+    on_d8 = treatability(patient=patient, categories=MESO, on=TODAY())
+    assert "recent_vaccination" not in codes(on_d8.warnings)
+
+
+def test_answers_older_than_two_days_ask_for_the_day_of_questions(patient):
+    """Yesterday's screening is recent enough; one from three days ago is not."""
     assert treatability(patient=patient, categories=MESO, on=TODAY()).warnings == []
-    within = treatability(patient=patient, categories=MESO, on=TODAY() - timedelta(days=1))
-    assert codes(within.warnings) == {"recent_vaccination"}
+    later = treatability(patient=patient, categories=MESO, on=TODAY() + timedelta(days=2))
+    [finding] = later.warnings
+    assert finding.code == "ask_day_of_questions"
+    assert (TODAY() - timedelta(days=1)).strftime("%d/%m/%Y") in finding.message
+
+
+def test_unknown_substance_categories_are_refused(patient):
+    with pytest.raises(ValueError, match="Unknown substance categories: PRP"):
+        treatability(patient=patient, categories=["PRP"], on=TODAY())
 
 
 def test_consents_count_when_signed_by_the_end_of_the_day():

@@ -99,3 +99,30 @@ def test_pages_speak_spanish_to_a_spanish_browser(practitioner_client):
     page = response.content.decode()
     assert "No consta ningún cribado" in page
     assert "No hay consentimiento en vigor para «Tratamiento de mesoterapia»" in page
+
+
+def test_practitioner_records_a_screening_starting_from_the_last_answers(
+    practitioner_client, practitioner_user
+):
+    patient = PatientFactory()
+    ScreeningFactory(patient=patient, taken_on=timezone.localdate() - timedelta(days=20),
+                     allergy_anaesthetic=True, allergies="latex")
+    url = reverse("patients:screening", args=[patient.pk])
+    form = practitioner_client.get(url).context["form"]
+    assert form.initial["allergy_anaesthetic"] is True
+    assert form.initial["allergies"] == "latex"
+    response = practitioner_client.post(url, {
+        "allergy_anaesthetic": "on", "allergies": "latex", "nsaids_last_48h": "on",
+    })
+    assert response.status_code == 302
+    latest = patient.screenings.first()
+    assert latest.taken_on == timezone.localdate()
+    assert latest.recorded_by == practitioner_user
+    assert latest.nsaids_last_48h and latest.allergy_anaesthetic
+    assert latest.history.get().history_user == practitioner_user
+
+
+def test_managers_cannot_record_screenings(manager_client):
+    patient = PatientFactory()
+    url = reverse("patients:screening", args=[patient.pk])
+    assert manager_client.post(url, {}).status_code == 403
