@@ -152,6 +152,9 @@ class LotAdmin(HistoryAdmin):
         # Lots come in by receiving stock (the receiving page or a CSV import).
         return False
 
+    def save_model(self, request, obj, form, change):
+        services.lot_update(lot=obj, actor=request.user, supplier=form.cleaned_data["supplier"])
+
     def has_delete_permission(self, request, obj=None):
         return False
 

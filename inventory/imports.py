@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from . import services
-from .models import Product, StockMovement, Supplier, normalise_gtin
+from .models import Lot, Product, StockMovement, Supplier, normalise_gtin
 
 COLUMNS = ["product", "lot_number", "expiry_date", "quantity", "unit_cost", "supplier", "reference"]
 REQUIRED = COLUMNS[:5]
@@ -65,23 +65,27 @@ def _date(text: str) -> date:
     raise ValueError(text)
 
 
-def _read(text: str) -> tuple[list[dict[str, str]], list[str]]:
+def _read(text: str) -> tuple[list[tuple[int, dict[str, str]]], list[str]]:
+    """The file's rows as (row number as a spreadsheet shows it, values by column); blank rows
+    are left out but still counted."""
     sample = text[:4096]
     try:
         dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
     except csv.Error:
         dialect = csv.excel
-    reader = csv.DictReader(io.StringIO(text), dialect=dialect)
-    header = [(name or "").strip().lower() for name in (reader.fieldnames or [])]
+    records = list(csv.reader(io.StringIO(text), dialect=dialect))
+    header = [name.strip().lower() for name in (records[0] if records else [])]
     missing = [column for column in REQUIRED if column not in header]
     if missing:
         return [], [
             _("The file has no column %(columns)s. Expected columns: %(expected)s.")
             % {"columns": ", ".join(missing), "expected": ", ".join(COLUMNS)}
         ]
-    reader.fieldnames = header
-    rows = [{k: (v or "").strip() for k, v in row.items() if k} for row in reader]
-    rows = [row for row in rows if any(row.values())]
+    rows = [
+        (number, {name: value.strip() for name, value in zip(header, record, strict=False) if name})
+        for number, record in enumerate(records[1:], start=2)
+    ]
+    rows = [(number, row) for number, row in rows if any(row.values())]
     if not rows:
         return [], [_("The file has no delivery lines.")]
     if len(rows) > MAX_ROWS:
@@ -99,7 +103,7 @@ def delivery_lines_parse(text: str) -> list[tuple[int, DeliveryLine]]:
     by_name = {p.name.lower(): p for p in Product.objects.all()}
     suppliers = {s.name.lower(): s for s in Supplier.objects.all()}
     lines, seen = [], {}
-    for number, row in enumerate(rows, start=2):
+    for number, row in rows:
         errors = []
         wanted = row.get("product", "")
         product = products.get(normalise_gtin(wanted)) or by_name.get(wanted.lower())
@@ -157,9 +161,7 @@ def delivery_lines_parse(text: str) -> list[tuple[int, DeliveryLine]]:
                     }
                 )
         if errors:
-            problems.append(
-                _("row %(row)d: %(errors)s") % {"row": number, "errors": "; ".join(errors)}
-            )
+            problems.append(_problem(number, errors))
             continue
         lines.append(
             (
@@ -176,7 +178,7 @@ def delivery_lines_parse(text: str) -> list[tuple[int, DeliveryLine]]:
             )
         )
     if problems:
-        raise DeliveryImportError(problems)
+        raise DeliveryImportError([text for _number, text in problems])
     return lines
 
 
@@ -187,7 +189,7 @@ def delivery_import(*, text: str, actor: AbstractBaseUser) -> DeliveryImport:
     like those of the file itself."""
     lines = delivery_lines_parse(text)
     movements, problems = [], []
-    for number, line in lines:
+    for number, line in _in_lock_order(lines):
         try:
             movements.append(
                 services.lot_receive(
@@ -202,12 +204,36 @@ def delivery_import(*, text: str, actor: AbstractBaseUser) -> DeliveryImport:
                 )
             )
         except ValidationError as error:
-            problems.append(
-                _("row %(row)d: %(errors)s") % {"row": number, "errors": "; ".join(error.messages)}
-            )
+            problems.append(_problem(number, error.messages))
     if problems:
-        raise DeliveryImportError(problems)
+        raise DeliveryImportError([text for _number, text in sorted(problems)])
     return DeliveryImport(movements=movements)
+
+
+def _in_lock_order(lines: list[tuple[int, DeliveryLine]]) -> list[tuple[int, DeliveryLine]]:
+    """The lines in the order every stock writer locks lots: product, expiry, lot id (new lots
+    last). Received in file order, an existing lot later in the file could wait on a session
+    that holds an earlier-expiring lot of the same product, while that session waits on it."""
+    existing = {
+        (product_id, number): pk
+        for product_id, number, pk in Lot.objects.filter(
+            product__in={line.product for _, line in lines},
+            lot_number__in={line.lot_number for _, line in lines},
+        ).values_list("product_id", "lot_number", "id")
+    }
+    return sorted(
+        lines,
+        key=lambda item: (
+            item[1].product.pk,
+            item[1].expiry_date,
+            existing.get((item[1].product.pk, item[1].lot_number), float("inf")),
+            item[1].lot_number,
+        ),
+    )
+
+
+def _problem(number: int, errors: list[str]) -> tuple[int, str]:
+    return number, _("row %(row)d: %(errors)s") % {"row": number, "errors": "; ".join(errors)}
 
 
 def decode_upload(data: bytes) -> str:

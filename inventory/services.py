@@ -61,16 +61,19 @@ def _post(
     reference: str = "",
     waste_reason: str = "",
     reverses: StockMovement | None = None,
+    unit_cost: Decimal | None = None,
 ) -> StockMovement:
     """Writes one movement on a lot the caller has locked, and keeps the lot's quantity and the
-    daily rollup in step."""
+    daily rollup in step. Stock is valued at the lot's cost, except a receipt, valued at what
+    that delivery cost (so the flows add up to the lot's value after its cost is averaged)."""
+    unit_cost = lot.unit_cost if unit_cost is None else unit_cost
     if lot.quantity_on_hand + quantity < 0:
         raise InsufficientStock(what=str(lot), wanted=-quantity, available=lot.quantity_on_hand)
     movement = StockMovement(
         lot=lot,
         kind=kind,
         quantity=quantity,
-        unit_cost=lot.unit_cost,
+        unit_cost=unit_cost,
         actor=actor,
         occurred_at=occurred_at or timezone.now(),
         reason=reason,
@@ -87,7 +90,7 @@ def _post(
     day = timezone.localdate(movement.occurred_at)
     key = {"lot": lot, "day": day, "kind": kind, "actor": actor, "waste_reason": waste_reason}
     # The lot's row lock serialises every writer of these rollup rows.
-    value = quantity * lot.unit_cost
+    value = quantity * unit_cost
     if not StockDay.objects.filter(**key).update(
         quantity=F("quantity") + quantity, value=F("value") + value, movements=F("movements") + 1
     ):
@@ -195,6 +198,7 @@ def lot_receive(
         actor=actor,
         reference=reference,
         occurred_at=occurred_at,
+        unit_cost=unit_cost,
     )
 
 
@@ -453,3 +457,13 @@ def lot_recall(*, lot: Lot, actor: AbstractBaseUser, reason: str) -> Lot:
         reason=reason,
         refusal=_("Lot %(lot)s is already %(status)s."),
     )
+
+
+@transaction.atomic
+def lot_update(*, lot: Lot, actor: AbstractBaseUser, supplier: Supplier | None) -> Lot:
+    """Corrects who supplied a lot, the one detail of a lot edited by hand. Writes that column
+    only, under the lot's lock, so a movement posted meanwhile is not overwritten."""
+    locked = _lock(lot)
+    locked.supplier = supplier
+    _save_lot(locked, actor, _("Supplier corrected"), ["supplier"])
+    return locked

@@ -134,3 +134,27 @@ def test_release_action_reports_lots_it_could_not_change(manager_client):
 
 def test_reception_has_no_stock_admin(reception_client):
     assert reception_client.get(reverse("admin:inventory_lot_changelist")).status_code == 403
+
+
+def test_editing_a_lot_changes_only_its_supplier(manager_client, manager_user):
+    lot = receive(ProductFactory(), quantity="5")
+    supplier = SupplierFactory()
+    # A consumption posted while the form was open must survive the save.
+    services.stock_consume(product=lot.product, quantity=Decimal(2), on=timezone.localdate(),
+                           actor=manager_user)
+    response = manager_client.post(reverse("admin:inventory_lot_change", args=[lot.pk]),
+                                   {"supplier": supplier.pk})
+    assert response.status_code == 302
+    lot.refresh_from_db()
+    assert (lot.supplier, lot.quantity_on_hand) == (supplier, 3)
+    assert lot.history.first().history_change_reason == "Supplier corrected"
+
+
+def test_history_cannot_be_used_to_revert_a_recalled_lot(manager_client, manager_user):
+    lot = receive(ProductFactory(), quantity="5")
+    services.lot_recall(lot=lot, actor=manager_user, reason="manufacturer notice")
+    before = lot.history.order_by("history_date").first()
+    url = reverse("admin:inventory_lot_simple_history", args=[lot.pk, before.history_id])
+    assert manager_client.post(url, {"supplier": ""}).status_code == 403
+    lot.refresh_from_db()
+    assert lot.status == LotStatus.RECALLED

@@ -180,3 +180,16 @@ def test_lot_ledger_with_running_balance(room):
         ("consumption", -4, 1),
         ("consumption", 4, 5),
     ]
+
+
+def test_past_valuation_agrees_with_today_after_a_lot_cost_is_averaged():
+    """10 received at 10.00, 5 consumed, 5 more at 20.00: 10 units worth 150 either way."""
+    product = ProductFactory(category="hyaluronic_acid")
+    actor = UserFactory(username="boss")
+    expiry = TODAY + timedelta(days=100)
+    receive(product, lot_number="L", quantity="10", cost="10", expiry=expiry, actor=actor)
+    services.stock_consume(product=product, quantity=Decimal(5), on=TODAY, actor=actor)
+    receive(product, lot_number="L", quantity="5", cost="20", expiry=expiry, actor=actor)
+    [today] = reports.valuation(as_of=TODAY, today=TODAY)
+    [from_flows] = reports.valuation(as_of=TODAY, today=TODAY + timedelta(days=1))
+    assert today.value == from_flows.value == Decimal(150)

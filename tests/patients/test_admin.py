@@ -363,8 +363,9 @@ def test_a_new_screening_on_the_patient_page_starts_from_the_last_answers(recept
     patient = PatientFactory()
     ScreeningFactory(patient=patient, keloid_tendency=True, allergies="nickel")
     response = reception_client.get(reverse("admin:patients_patient_change", args=[patient.pk]))
-    formset = next(f for f in response.context["inline_admin_formsets"]
-                   if f.formset.model is Screening).formset
+    formset = next(
+        f for f in response.context["inline_admin_formsets"] if f.formset.model is Screening
+    ).formset
     extra = formset.forms[-1]
     assert extra.initial["keloid_tendency"] is True
     assert extra.initial["allergies"] == "nickel"

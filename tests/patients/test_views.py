@@ -105,15 +105,24 @@ def test_practitioner_records_a_screening_starting_from_the_last_answers(
     practitioner_client, practitioner_user
 ):
     patient = PatientFactory()
-    ScreeningFactory(patient=patient, taken_on=timezone.localdate() - timedelta(days=20),
-                     allergy_anaesthetic=True, allergies="latex")
+    ScreeningFactory(
+        patient=patient,
+        taken_on=timezone.localdate() - timedelta(days=20),
+        allergy_anaesthetic=True,
+        allergies="latex",
+    )
     url = reverse("patients:screening", args=[patient.pk])
     form = practitioner_client.get(url).context["form"]
     assert form.initial["allergy_anaesthetic"] is True
     assert form.initial["allergies"] == "latex"
-    response = practitioner_client.post(url, {
-        "allergy_anaesthetic": "on", "allergies": "latex", "nsaids_last_48h": "on",
-    })
+    response = practitioner_client.post(
+        url,
+        {
+            "allergy_anaesthetic": "on",
+            "allergies": "latex",
+            "nsaids_last_48h": "on",
+        },
+    )
     assert response.status_code == 302
     latest = patient.screenings.first()
     assert latest.taken_on == timezone.localdate()
