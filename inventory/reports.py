@@ -173,10 +173,15 @@ class ExpiringLot:
         return LotStatus(self.status).label
 
 
-def expiring(*, category: str | None = None, today: date, until: date) -> list[ExpiringLot]:
-    """Lots still on the shelf that expire by `until`, including those already expired
-    (negative days left). One query."""
-    lots = Lot.objects.on_shelf().filter(expiry_date__lte=until)
+def expiring(
+    *, category: str | None = None, today: date, until: date, since: date | None = None
+) -> list[ExpiringLot]:
+    """Lots still on the shelf that expire between `since` (default today) and `until`, and
+    every lot already expired (negative days left). One query."""
+    since = since or today
+    lots = Lot.objects.on_shelf().filter(
+        Q(expiry_date__gte=since, expiry_date__lte=until) | Q(expiry_date__lt=today)
+    )
     if category:
         lots = lots.filter(product__category=category)
     rows = lots.order_by("expiry_date", "product__name", "id").values_list(

@@ -96,8 +96,8 @@ class StockReport(PermissionRequiredMixin, View):
                 request, self.template_name, {"form": form, "title": self.title}, status=400
             )
         filters = form.cleaned_data
-        form.show_applied()
         context = self.build(filters, **kwargs)
+        form.show_applied()
         if request.GET.get("format") == "csv":
             header, rows = self.csv(context)
             return csv_response(
@@ -205,26 +205,33 @@ class LowStock(StockReport):
 class Expiring(StockReport):
     template_name = "inventory/reports/expiring.html"
     title = _("Expiring and expired lots")
-    filter_fields = ["category"]
     csv_name = "expiring"
     WINDOWS = (30, 60, 90)
 
     def build(self, filters, **kwargs):
+        """The expiry window is `within` days from today (30, 60 or 90), or the dates given."""
         today = timezone.localdate()
         try:
             within = int(self.request.GET.get("within", 30))
         except ValueError:
             within = 30
         within = within if within in self.WINDOWS else 30
-        lots = reports.expiring(
-            category=filters["category"], today=today, until=today + timezone.timedelta(days=within)
-        )
+        since, until = today, today + timezone.timedelta(days=within)
+        if self.request.GET.get("date_to"):
+            until = filters["date_to"]
+            since = filters["date_from"] if self.request.GET.get("date_from") else today
+            within = None
+        filters.update(date_from=since, date_to=until)
+        lots = reports.expiring(category=filters["category"], today=today, since=since, until=until)
         query = self.request.GET.copy()
-        query.pop("within", None)
+        for name in ("within", "date_from", "date_to"):
+            query.pop(name, None)
         return {
             "expired": [lot for lot in lots if lot.days_left < 0],
             "expiring": [lot for lot in lots if lot.days_left >= 0],
             "within": within,
+            "since": since,
+            "until": until,
             "windows": self.WINDOWS,
             "base_query": query.urlencode(),
         }

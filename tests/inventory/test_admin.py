@@ -140,10 +140,12 @@ def test_editing_a_lot_changes_only_its_supplier(manager_client, manager_user):
     lot = receive(ProductFactory(), quantity="5")
     supplier = SupplierFactory()
     # A consumption posted while the form was open must survive the save.
-    services.stock_consume(product=lot.product, quantity=Decimal(2), on=timezone.localdate(),
-                           actor=manager_user)
-    response = manager_client.post(reverse("admin:inventory_lot_change", args=[lot.pk]),
-                                   {"supplier": supplier.pk})
+    services.stock_consume(
+        product=lot.product, quantity=Decimal(2), on=timezone.localdate(), actor=manager_user
+    )
+    response = manager_client.post(
+        reverse("admin:inventory_lot_change", args=[lot.pk]), {"supplier": supplier.pk}
+    )
     assert response.status_code == 302
     lot.refresh_from_db()
     assert (lot.supplier, lot.quantity_on_hand) == (supplier, 3)

@@ -201,3 +201,24 @@ def test_on_hand_page_shows_products_lots_and_ledger_links(manager_client):
     page = manager_client.get(reverse("reports:stock_on_hand")).content.decode()
     assert "Vitamin C" in page and "VC-1" in page
     assert reverse("reports:stock_lot_ledger", args=[lot.pk]) in page
+
+
+def test_expiring_takes_a_date_range_and_always_lists_expired_lots(manager_client):
+    product = ProductFactory()
+    soon = receive(product, lot_number="SOON", expiry=TODAY + timedelta(days=10))
+    receive(product, lot_number="MID", expiry=TODAY + timedelta(days=50))
+    receive(product, lot_number="FAR", expiry=TODAY + timedelta(days=120))
+    Lot.objects.filter(pk=soon.pk).update(expiry_date=TODAY - timedelta(days=2))
+    url = reverse("reports:stock_expiring")
+    response = manager_client.get(
+        url,
+        {
+            "date_from": (TODAY + timedelta(days=40)).isoformat(),
+            "date_to": (TODAY + timedelta(days=130)).isoformat(),
+        },
+    )
+    assert [lot.lot_number for lot in response.context["expired"]] == ["SOON"]
+    assert [lot.lot_number for lot in response.context["expiring"]] == ["MID", "FAR"]
+    default = manager_client.get(url, {"within": "60"})
+    assert [lot.lot_number for lot in default.context["expiring"]] == ["MID"]
+    assert default.context["form"].data["date_to"] == (TODAY + timedelta(days=60)).isoformat()
