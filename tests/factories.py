@@ -95,3 +95,24 @@ def receive(
         actor=actor or UserFactory(username="storekeeper"),
         **extra,
     ).lot
+
+
+class RoomFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "treatments.Room"
+        django_get_or_create = ["name"]
+
+    name = factory.Sequence(lambda n: f"Room {n}")
+
+
+class ProtocolFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "treatments.Protocol"
+
+    name = factory.Sequence(lambda n: f"Facial rejuvenation {n}")
+    indication = "facial_rejuvenation"
+    sessions = 4
+    interval_min_days = 14
+    interval_max_days = 21
+    product_categories = ["hyaluronic_acid", "vitamin_cocktail"]
+    areas = ["full_face"]

@@ -1,0 +1,74 @@
+from datetime import datetime, time
+
+import pytest
+from django.utils import timezone
+
+from clinic.accounts import user_set_roles
+from clinic.roles import PRACTITIONER
+from patients.models import ConsentKind
+from tests.factories import (
+    ConsentFactory,
+    PatientFactory,
+    ProtocolFactory,
+    RoomFactory,
+    ScreeningFactory,
+    UserFactory,
+)
+from treatments import services
+
+
+def at(day, hour, minute=0):
+    return timezone.make_aware(datetime.combine(day, time(hour, minute)))
+
+
+@pytest.fixture
+def practitioner(db):
+    return user_set_roles(
+        user=UserFactory(username="dra.escoda", first_name="Nuria", last_name="Escoda"),
+        roles=[PRACTITIONER],
+    )
+
+
+@pytest.fixture
+def desk(db):
+    return UserFactory(username="desk")
+
+
+@pytest.fixture
+def room(db):
+    return RoomFactory(name="Cabina 1")
+
+
+@pytest.fixture
+def patient(db):
+    """Consented for mesotherapy and PRP, screened today with nothing to report."""
+    patient = PatientFactory()
+    ConsentFactory(patient=patient, kind=ConsentKind.MESOTHERAPY)
+    ConsentFactory(patient=patient, kind=ConsentKind.PRP)
+    ScreeningFactory(patient=patient, taken_on=timezone.localdate())
+    return patient
+
+
+@pytest.fixture
+def course(patient, practitioner, desk):
+    return services.course_plan(
+        patient=patient,
+        protocol=ProtocolFactory(),
+        lead_practitioner=practitioner,
+        start_date=timezone.localdate(),
+        actor=desk,
+    )
+
+
+@pytest.fixture
+def today_session(course, practitioner, room, desk):
+    today = timezone.localdate()
+    return services.session_book(
+        course=course,
+        number=1,
+        start=at(today, 10),
+        end=at(today, 10, 45),
+        practitioner=practitioner,
+        room=room,
+        actor=desk,
+    )
