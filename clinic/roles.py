@@ -25,6 +25,14 @@ ROLE_PERMISSIONS: Mapping[str, frozenset[str]] = {
             "patients.add_consent",
             "patients.change_consent",
             "patients.view_consent",
+            "treatments.view_protocol",
+            "treatments.view_room",
+            "treatments.add_course",
+            "treatments.change_course",
+            "treatments.view_course",
+            "treatments.add_session",
+            "treatments.change_session",
+            "treatments.view_session",
         }
     ),
     PRACTITIONER: frozenset(
@@ -34,6 +42,14 @@ ROLE_PERMISSIONS: Mapping[str, frozenset[str]] = {
             "patients.add_screening",
             "patients.view_screening",
             "patients.view_consent",
+            "treatments.view_course",
+            "treatments.view_session",
+            # Completing and amending a session: its record, its product lines.
+            "treatments.change_session",
+            "treatments.add_sessionproduct",
+            "treatments.view_sessionproduct",
+            "inventory.view_product",
+            "inventory.view_lot",
         }
     ),
     MANAGER: frozenset(
@@ -51,6 +67,14 @@ ROLE_PERMISSIONS: Mapping[str, frozenset[str]] = {
             "inventory.change_lot",
             "inventory.view_lot",
             "inventory.view_stockmovement",
+            # Protocols and rooms are the clinic's set-up; the recall report lists sessions.
+            "treatments.add_protocol",
+            "treatments.change_protocol",
+            "treatments.view_protocol",
+            "treatments.add_room",
+            "treatments.change_room",
+            "treatments.view_room",
+            "treatments.view_sessionproduct",
         }
     ),
 }

@@ -3,6 +3,8 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 
+from treatments import views as treatment_views
+
 from . import views
 
 admin.site.site_header = _("Clinic administration")
@@ -16,6 +18,7 @@ reports_patterns = (
         path("", views.reports_index, name="index"),
         path("patients/", include("patients.urls_reports")),
         path("stock/", include("inventory.urls_reports")),
+        path("stock/lots/<int:pk>/recall/", treatment_views.lot_recall, name="stock_lot_recall"),
     ],
     "reports",
 )
@@ -30,7 +33,8 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("health/", views.health, name="health"),
     path("i18n/", include("django.conf.urls.i18n")),
-    path("practice/", include("patients.urls")),
+    path("practice/", include("treatments.urls")),
+    path("practice/patients/", include("patients.urls")),
     path("reports/", include(reports_patterns)),
     path("stock/", include("inventory.urls")),
     path("admin/", admin.site.urls),

@@ -17,7 +17,7 @@ def home(request: HttpRequest) -> HttpResponse:
     if user.is_superuser:
         return redirect("admin:index")
     if user.has_perm("clinic.use_practice_pages"):
-        return redirect("patients:search")
+        return redirect("treatments:my_day")
     if user.has_perm("clinic.view_reports"):
         return redirect("reports:index")
     if user.is_staff:

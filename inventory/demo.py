@@ -245,9 +245,9 @@ def seed_stock(
         # Consumption over the last four months, a little less than what came in.
         for day_back in range(120, 0, -1):
             day = today - timedelta(days=day_back)
-            if day.weekday() >= 5 or rng.random() < 0.75:
+            if day.weekday() >= 5 or rng.random() < 0.8:
                 continue
-            quantity = Decimal(rng.randint(15, 40) if bulk else rng.randint(2, 5))
+            quantity = Decimal(rng.randint(15, 40) if bulk else rng.randint(1, 2))
             try:
                 services.stock_consume(
                     product=product,

@@ -5,6 +5,6 @@ from . import views
 app_name = "patients"
 urlpatterns = [
     path("", views.patient_search, name="search"),
-    path("patients/<int:pk>/", views.patient_safety, name="safety"),
-    path("patients/<int:pk>/screening/", views.screening_record, name="screening"),
+    path("<int:pk>/", views.patient_safety, name="safety"),
+    path("<int:pk>/screening/", views.screening_record, name="screening"),
 ]

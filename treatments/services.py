@@ -21,6 +21,8 @@ from patients.models import Patient
 from patients.selectors import treatability
 
 from .exceptions import DoubleBooking, NotTreatable
+
+__all__ = ["DoubleBooking", "NotTreatable", "ValidationError"]
 from .models import (
     TRANSITIONS,
     Course,
@@ -164,6 +166,14 @@ def _refuse_overlap(
         )
     if clashes.filter(room=room).exists():
         raise DoubleBooking(_("%(room)s is already booked at that time.") % {"room": room})
+
+
+def check_free(
+    *, session: Session, start: datetime, end: datetime, practitioner, room: Room
+) -> None:
+    """The check a booking form runs to show a clash on the form; the services run it again
+    under their locks."""
+    _refuse_overlap(start=start, end=end, practitioner=practitioner, room=room, exclude=session.pk)
 
 
 def _save_session(

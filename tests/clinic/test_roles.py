@@ -141,11 +141,72 @@ ACCESS = {
     "admin:inventory_stockmovement_changelist": ("login", 403, "login", 200),
     "admin:inventory_stockmovement_change": ("login", 403, "login", 200),
     "admin:inventory_stockmovement_delete": ("login", 403, "login", 403),
+    "treatments:my_day": ("login", 403, 200, 403),
+    "treatments:session": ("login", 403, 200, 403),
+    "treatments:session_amend": ("login", 403, 200, 403),
+    "treatments:course": ("login", 403, 200, 403),
+    "reports:stock_lot_recall": ("login", 403, 403, 200),
+    "admin:treatments_protocol_changelist": ("login", 200, "login", 200),
+    "admin:treatments_protocol_add": ("login", 403, "login", 200),
+    "admin:treatments_room_changelist": ("login", 200, "login", 200),
+    "admin:treatments_room_add": ("login", 403, "login", 200),
+    "admin:treatments_course_changelist": ("login", 200, "login", 403),
+    "admin:treatments_course_add": ("login", 200, "login", 403),
+    "admin:treatments_course_change": ("login", 200, "login", 403),
+    "admin:treatments_course_plan": ("login", 200, "login", 403),
+    "admin:treatments_session_changelist": ("login", 200, "login", 403),
+    "admin:treatments_session_change": ("login", 200, "login", 403),
+    "admin:treatments_session_history": ("login", 200, "login", 403),
+    "admin:treatments_session_cancel": ("login", 200, "login", 403),
+    "admin:treatments_session_delete": ("login", 403, "login", 403),
 }
 ROLES = [None, RECEPTION, PRACTITIONER, MANAGER]
 
 
-def _url(name, patient, consent, lot):
+def _a_session(patient):
+    from django.utils import timezone
+
+    from tests.factories import ProtocolFactory, RoomFactory
+    from treatments import services
+
+    lead = user_set_roles(user=UserFactory(username="lead"), roles=[PRACTITIONER])
+    course = services.course_plan(
+        patient=patient,
+        protocol=ProtocolFactory(),
+        lead_practitioner=lead,
+        start_date=timezone.localdate(),
+        actor=lead,
+    )
+    start = timezone.now() + timezone.timedelta(days=1)
+    return services.session_book(
+        course=course,
+        number=1,
+        start=start,
+        end=start + timezone.timedelta(minutes=45),
+        practitioner=lead,
+        room=RoomFactory(),
+        actor=lead,
+    )
+
+
+def _url(name, patient, consent, lot, session=None):
+    if name in (
+        "treatments:session",
+        "treatments:session_amend",
+        "admin:treatments_session_change",
+        "admin:treatments_session_history",
+        "admin:treatments_session_cancel",
+        "admin:treatments_session_delete",
+    ):
+        return reverse(name, args=[session.pk])
+    if name in (
+        "treatments:course",
+        "admin:treatments_course_change",
+        "admin:treatments_course_plan",
+    ):
+        return reverse(name, args=[session.course_id])
+    if name == "reports:stock_lot_recall":
+        return reverse(name, args=[lot.pk])
     if name in (
         "reports:stock_lot_ledger",
         "admin:inventory_lot_change",
@@ -175,13 +236,14 @@ def test_role_matrix(client, role):
     patient = PatientFactory()
     consent = ConsentFactory(patient=patient)
     lot = receive(ProductFactory(), quantity="3")
+    session = _a_session(patient)
     if role:
         client.force_login(user_set_roles(user=UserFactory(username="member"), roles=[role]))
     column = ROLES.index(role)
     failures = []
     for name, expected_row in ACCESS.items():
         expected = expected_row[column]
-        response = client.get(_url(name, patient, consent, lot))
+        response = client.get(_url(name, patient, consent, lot, session))
         if expected == "login":
             ok = response.status_code == 302 and "login" in response["Location"]
         else:

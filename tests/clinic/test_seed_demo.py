@@ -11,7 +11,7 @@ pytestmark = pytest.mark.django_db
 def test_seed_demo_builds_a_clinic_and_running_it_twice_adds_nothing(capsys):
     call_command("seed_demo")
     out = capsys.readouterr().out
-    assert "50 patients and 36 lots added" in out
+    assert "50 patients, 36 lots and 52 sessions added" in out
     assert "demo-clinic-2026" in out
     users = get_user_model().objects
     assert users.filter(groups__name=RECEPTION).count() == 1
@@ -21,9 +21,17 @@ def test_seed_demo_builds_a_clinic_and_running_it_twice_adds_nothing(capsys):
     assert counts[0] == 50 and counts[1] >= 40 and counts[2] >= 50
     assert Consent.objects.filter(withdrawn_at__isnull=False).exists()
     assert Patient.history.filter(history_user__username="reception").count() == 50
+    from django.utils import timezone
+
+    from inventory.reports import ledger_discrepancies
+    from treatments.models import Session
+
+    assert Session.objects.filter(status="completed", products__isnull=False).exists()
+    assert Session.objects.filter(status="scheduled", scheduled_start__gte=timezone.now()).exists()
+    assert ledger_discrepancies() == []
 
     call_command("seed_demo")
-    assert "0 patients and 0 lots added" in capsys.readouterr().out
+    assert "0 patients, 0 lots and 0 sessions added" in capsys.readouterr().out
     assert (Patient.objects.count(), Screening.objects.count(), Consent.objects.count()) == counts
 
 

@@ -6,6 +6,7 @@ from clinic.accounts import user_set_roles
 from clinic.roles import MANAGER, PRACTITIONER, RECEPTION
 from inventory.demo import seed_stock
 from patients.demo import seed_patients
+from treatments.demo import seed_treatments
 
 DEMO_PASSWORD = "demo-clinic-2026"
 DEMO_ACCOUNTS = [
@@ -25,8 +26,19 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--patients", type=int, default=50, help="How many patients.")
 
-    @transaction.atomic
     def handle(self, *args, **options):
+        # Written in one transaction, reported after it commits: a closed output stream cannot
+        # undo the load.
+        added, lots, sessions = self._load(options["patients"])
+        self.stdout.write(
+            f"Demo clinic ready: {added} patients, {lots} lots and {sessions} sessions added."
+        )
+        self.stdout.write(f"Demo accounts (password for all: {DEMO_PASSWORD}):")
+        for username, first, last, role in DEMO_ACCOUNTS:
+            self.stdout.write(f"  {username:<12} {role:<13} {first} {last}")
+
+    @transaction.atomic
+    def _load(self, patients: int) -> tuple[int, int, int]:
         User = get_user_model()
         users, practitioners = {}, []
         for username, first, last, role in DEMO_ACCOUNTS:
@@ -44,9 +56,7 @@ class Command(BaseCommand):
             users[role] = user_set_roles(user=user, roles=[role])
             if role == PRACTITIONER:
                 practitioners.append(user)
-        added = seed_patients(actor=users[RECEPTION], count=options["patients"])
+        added = seed_patients(actor=users[RECEPTION], count=patients)
         lots = seed_stock(actor=users[MANAGER], consumers=practitioners)
-        self.stdout.write(f"Demo clinic ready: {added} patients and {lots} lots added.")
-        self.stdout.write(f"Demo accounts (password for all: {DEMO_PASSWORD}):")
-        for username, first, last, role in DEMO_ACCOUNTS:
-            self.stdout.write(f"  {username:<12} {role:<13} {first} {last}")
+        sessions = seed_treatments(reception=users[RECEPTION], practitioners=practitioners)
+        return added, lots, sessions
