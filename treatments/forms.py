@@ -1,7 +1,8 @@
 from datetime import datetime, time, timedelta
 
+from crispy_forms.bootstrap import InlineCheckboxes
 from crispy_forms.helper import FormHelper
-from crispy_forms.layout import Submit
+from crispy_forms.layout import Column, Fieldset, Layout, Row, Submit
 from django import forms
 from django.contrib.auth import get_user_model
 from django.utils import timezone
@@ -72,6 +73,14 @@ class DayOfQuestionsForm(forms.Form):
         self.helper.form_tag = False
 
 
+PRP_FIELD_NAMES = (
+    "prp_blood_ml",
+    "prp_centrifuge_rpm",
+    "prp_centrifuge_minutes",
+    "prp_minutes_to_injection",
+)
+
+
 class SessionRecordForm(forms.Form):
     areas = forms.MultipleChoiceField(
         label=_("Areas"), choices=Area.choices, widget=forms.CheckboxSelectMultiple
@@ -124,6 +133,30 @@ class SessionRecordForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.helper = FormHelper()
         self.helper.form_tag = False
+
+        def row(*names):
+            return Row(*[Column(name, css_class="col-md") for name in names])
+
+        self.helper.layout = Layout(
+            InlineCheckboxes("areas"),
+            row("technique", "needle_gauge", "needle_length_mm", "depth_mm"),
+            row("anaesthetic_cream", "anaesthetic_minutes"),
+            Fieldset(_("PRP (when a PRP kit is used)"), row(*PRP_FIELD_NAMES)),
+            Fieldset(
+                _("Adverse events"),
+                row(
+                    "erythema",
+                    "oedema",
+                    "bruising",
+                    "persistent_papules",
+                    "vasovagal_reaction",
+                    "infection_signs",
+                ),
+                row("pain_score", "adverse_other"),
+            ),
+            row("aftercare_given", "photos_taken"),
+            "clinical_notes",
+        )
 
 
 class ProductLineForm(forms.Form):
