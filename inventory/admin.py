@@ -145,7 +145,11 @@ class LotAdmin(HistoryAdmin):
         if lot.pk is None:
             return "-"
         return format_html(
-            '<a href="{}">{}</a>', reverse("reports:stock_lot_ledger", args=[lot.pk]), _("ledger")
+            '<a href="{}">{}</a> · <a href="{}">{}</a>',
+            reverse("reports:stock_lot_ledger", args=[lot.pk]),
+            _("ledger"),
+            reverse("reports:stock_lot_recall", args=[lot.pk]),
+            _("recall list"),
         )
 
     def has_add_permission(self, request):

@@ -167,7 +167,6 @@ class ProductLineForm(forms.Form):
         label=_("Lot"),
         required=False,
         queryset=Lot.objects.none(),
-        help_text=_("Empty: the first-expiring usable lot."),
     )
     quantity = forms.DecimalField(
         label=_("Quantity (units)"), max_digits=12, decimal_places=3, min_value=0

@@ -235,3 +235,53 @@ def test_only_a_completed_session_is_amended(today_session, practitioner):
         services.session_amend(
             session=today_session, actor=practitioner, reason="x", record={"pain_score": 1}
         )
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_sessions_completing_at_once_on_the_last_unit(course, practitioner, room, desk):
+    """One completes; the other is refused as short and writes nothing."""
+    import threading
+
+    from django.db import connection
+
+    from tests.treatments.conftest import at
+
+    product = ProductFactory(category="hyaluronic_acid")
+    receive(product, lot_number="LAST", quantity="1")
+    sessions = [
+        services.session_book(
+            course=course,
+            number=n + 1,
+            start=at(TODAY, 9 + n),
+            end=at(TODAY, 9 + n, 45),
+            practitioner=practitioner,
+            room=room,
+            actor=desk,
+        )
+        for n in range(2)
+    ]
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def finish(session):
+        try:
+            barrier.wait(timeout=10)
+            complete(session, practitioner, [ProductLine(product=product, quantity=Decimal(1))])
+            outcomes.append("completed")
+        except ValidationError as error:
+            outcomes.append("short" if "Not enough" in " ".join(error.messages) else str(error))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=finish, args=(session,)) for session in sessions]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(outcomes) == ["completed", "short"]
+    assert Lot.objects.get(lot_number="LAST").quantity_on_hand == 0
+    assert SessionProduct.objects.count() == 1
+    statuses = sorted(s.status for s in type(sessions[0]).objects.filter(course=course))
+    assert statuses == [SessionStatus.COMPLETED, SessionStatus.SCHEDULED]
+    assert ledger_discrepancies() == []
