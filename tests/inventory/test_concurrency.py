@@ -1,48 +1,32 @@
 """Stock under concurrent sessions, on PostgreSQL with real threads and real row locks."""
 
-import threading
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from inventory import services
 from inventory.exceptions import InsufficientStock
 from inventory.models import Lot, MovementKind, StockMovement
 from inventory.reports import ledger_discrepancies
+from tests.concurrency import run_at_once
 from tests.factories import ProductFactory, UserFactory, receive
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
-def run_at_once(count: int, work) -> list[str]:
-    """Starts `count` threads that call `work(n)` together; returns what each ended with."""
-    barrier = threading.Barrier(count)
-    outcomes: list[str] = []
-    lock = threading.Lock()
-
-    def target(n):
-        try:
-            barrier.wait(timeout=30)
-            work(n)
-            result = "ok"
-        except InsufficientStock:
-            result = "insufficient"
-        except Exception as error:  # noqa: BLE001 - anything else is the test's finding
-            result = f"{type(error).__name__}: {error}"
-        finally:
-            connection.close()
-        with lock:
-            outcomes.append(result)
-
-    threads = [threading.Thread(target=target, args=(n,)) for n in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return outcomes
+def outcomes_of(count: int, work) -> list[str]:
+    """`work(n)` in `count` threads at once: "ok", "insufficient", or what else was raised."""
+    results = run_at_once(*[lambda n=n: work(n) for n in range(count)])
+    return [
+        "insufficient"
+        if isinstance(result, InsufficientStock)
+        else f"{type(result).__name__}: {result}"
+        if isinstance(result, Exception)
+        else "ok"
+        for result in results
+    ]
 
 
 def test_twenty_consumers_of_a_lot_of_ten_leave_exactly_ten_successes():
@@ -50,7 +34,7 @@ def test_twenty_consumers_of_a_lot_of_ten_leave_exactly_ten_successes():
     lot = receive(product, quantity="10")
     actors = [UserFactory(username=f"practitioner{n}") for n in range(20)]
 
-    outcomes = run_at_once(
+    outcomes = outcomes_of(
         20,
         lambda n: services.stock_consume(
             product=product, quantity=Decimal(1), on=timezone.localdate(), actor=actors[n]
@@ -72,7 +56,7 @@ def test_consumers_drawing_on_two_lots_of_one_product_never_deadlock_or_oversell
     actors = [UserFactory(username=f"practitioner{n}") for n in range(10)]
 
     # Each takes 3, so most draws span both lots; 4 of 10 can be served from 14.
-    outcomes = run_at_once(
+    outcomes = outcomes_of(
         10,
         lambda n: services.stock_consume(
             product=product, quantity=Decimal(3), on=today, actor=actors[n]
@@ -99,7 +83,7 @@ def test_named_lot_and_first_expiry_consumers_at_once_never_deadlock():
         else:
             services.stock_consume(product=product, quantity=Decimal(2), on=today, actor=actor)
 
-    outcomes = run_at_once(12, work)
+    outcomes = outcomes_of(12, work)
     assert len(outcomes) == 12, "a consumer never finished"
     assert all(outcome in ("ok", "insufficient") for outcome in outcomes), outcomes
     taken = -sum(m.quantity for m in StockMovement.objects.filter(kind="consumption"))

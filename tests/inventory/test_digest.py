@@ -1,10 +1,8 @@
-import threading
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.core import mail
-from django.db import connection
 from django.utils import timezone
 
 from clinic.accounts import user_set_roles
@@ -13,6 +11,7 @@ from inventory import services
 from inventory.alerts import stock_digest_send
 from inventory.models import StockDigest
 from inventory.tasks import stock_digest
+from tests.concurrency import run_at_once
 from tests.factories import ProductFactory, UserFactory, receive
 
 
@@ -89,20 +88,6 @@ def test_nothing_to_report_sends_nothing(managers):
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_digest_runs_at_once_send_one(managers, stock):
-    barrier = threading.Barrier(2)
-    results = []
-
-    def run():
-        barrier.wait()
-        try:
-            results.append(stock_digest_send(day=timezone.localdate()))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    results = run_at_once(*[lambda: stock_digest_send(day=timezone.localdate())] * 2)
     assert sorted(results) == [False, True]
     assert len(mail.outbox) == 1

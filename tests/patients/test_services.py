@@ -1,14 +1,14 @@
-import threading
 from datetime import date, timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from patients import services
 from patients.exceptions import LikelyDuplicatePatient
 from patients.models import Consent, ConsentKind, Patient, Screening
+from tests.concurrency import run_at_once
 from tests.factories import ConsentFactory, PatientFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -208,27 +208,33 @@ def test_database_refuses_a_withdrawal_before_signing():
 @pytest.mark.django_db(transaction=True)
 def test_two_receptionists_registering_the_same_walk_in_at_once_write_one_record():
     """Both pass the duplicate check at the same moment without the identity lock."""
-    actors = [UserFactory(username=f"desk{n}") for n in range(2)]
-    barrier = threading.Barrier(2)
-    outcomes = []
+    assert_one_record_from(new_patient(), new_patient())
 
-    def register(actor):
-        try:
-            barrier.wait()
-            services.patient_register(patient=new_patient(), actor=actor)
-            outcomes.append("registered")
-        except LikelyDuplicatePatient:
-            outcomes.append("duplicate")
-        finally:
-            connection.close()
 
-    threads = [threading.Thread(target=register, args=(a,)) for a in actors]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert sorted(outcomes) == ["duplicate", "registered"]
+def assert_one_record_from(*spellings):
+    actors = [UserFactory(username=f"desk{n}") for n in range(len(spellings))]
+    results = run_at_once(
+        *[
+            lambda patient=patient, actor=actor: services.patient_register(
+                patient=patient, actor=actor
+            )
+            for patient, actor in zip(spellings, actors, strict=True)
+        ]
+    )
+    assert sorted(type(result).__name__ for result in results) == [
+        "LikelyDuplicatePatient",
+        "Patient",
+    ]
     assert Patient.objects.count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_registrations_differing_only_in_accents_at_once_write_one_record():
+    assert_one_record_from(
+        new_patient(given_name="José", family_name="Núñez"),
+        new_patient(given_name="jose", family_name="NUNEZ"),
+    )
 
 
 def test_confirmed_namesakes_can_be_edited_without_confirming_again(actor):
@@ -238,33 +244,3 @@ def test_confirmed_namesakes_can_be_edited_without_confirming_again(actor):
     services.patient_update(patient=namesake, actor=actor)
     namesake.refresh_from_db()
     assert str(namesake.mobile_phone) == "+34699111222"
-
-
-@pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
-def test_registrations_differing_only_in_accents_at_once_write_one_record():
-    actors = [UserFactory(username=f"desk{n}") for n in range(2)]
-    spellings = [
-        new_patient(given_name="José", family_name="Núñez"),
-        new_patient(given_name="jose", family_name="NUNEZ"),
-    ]
-    barrier = threading.Barrier(2)
-    outcomes = []
-
-    def register(n):
-        try:
-            barrier.wait()
-            services.patient_register(patient=spellings[n], actor=actors[n])
-            outcomes.append("registered")
-        except LikelyDuplicatePatient:
-            outcomes.append("duplicate")
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=register, args=(n,)) for n in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert sorted(outcomes) == ["duplicate", "registered"]
-    assert Patient.objects.count() == 1

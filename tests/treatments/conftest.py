@@ -1,4 +1,4 @@
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 
 import pytest
 from django.utils import timezone
@@ -9,10 +9,12 @@ from patients.models import ConsentKind
 from tests.factories import (
     ConsentFactory,
     PatientFactory,
+    ProductFactory,
     ProtocolFactory,
     RoomFactory,
     ScreeningFactory,
     UserFactory,
+    receive,
 )
 from treatments import services
 
@@ -72,3 +74,13 @@ def today_session(course, practitioner, room, desk):
         room=room,
         actor=desk,
     )
+
+
+@pytest.fixture
+def ha(db):
+    """HA in two lots: EARLY (3 units, expires in 30 days) and LATE (5 units, in 300)."""
+    today = timezone.localdate()
+    product = ProductFactory(name="HA 1%", category="hyaluronic_acid")
+    receive(product, lot_number="EARLY", quantity="3", expiry=today + timedelta(days=30))
+    receive(product, lot_number="LATE", quantity="5", expiry=today + timedelta(days=300))
+    return product

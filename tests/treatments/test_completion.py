@@ -8,6 +8,7 @@ from django.utils import timezone
 from inventory import services as stock
 from inventory.models import Lot, MovementKind, StockMovement
 from inventory.reports import ledger_discrepancies
+from tests.concurrency import run_at_once
 from tests.factories import ProductFactory, ScreeningFactory, receive
 from treatments import services
 from treatments.exceptions import NotTreatable
@@ -26,14 +27,6 @@ RECORD = {
     "aftercare_given": True,
     "pain_score": 2,
 }
-
-
-@pytest.fixture
-def ha():
-    product = ProductFactory(name="HA 1%", category="hyaluronic_acid")
-    receive(product, lot_number="EARLY", quantity="3", expiry=TODAY + timedelta(days=30))
-    receive(product, lot_number="LATE", quantity="5", expiry=TODAY + timedelta(days=300))
-    return product
 
 
 @pytest.fixture
@@ -241,10 +234,6 @@ def test_only_a_completed_session_is_amended(today_session, practitioner):
 @pytest.mark.django_db(transaction=True)
 def test_two_sessions_completing_at_once_on_the_last_unit(course, practitioner, room, desk):
     """One completes; the other is refused as short and writes nothing."""
-    import threading
-
-    from django.db import connection
-
     from tests.treatments.conftest import at
 
     product = ProductFactory(category="hyaluronic_acid")
@@ -261,24 +250,22 @@ def test_two_sessions_completing_at_once_on_the_last_unit(course, practitioner, 
         )
         for n in range(2)
     ]
-    barrier = threading.Barrier(2)
-    outcomes = []
-
-    def finish(session):
-        try:
-            barrier.wait(timeout=10)
-            complete(session, practitioner, [ProductLine(product=product, quantity=Decimal(1))])
-            outcomes.append("completed")
-        except ValidationError as error:
-            outcomes.append("short" if "Not enough" in " ".join(error.messages) else str(error))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=finish, args=(session,)) for session in sessions]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    results = run_at_once(
+        *[
+            lambda session=session: complete(
+                session, practitioner, [ProductLine(product=product, quantity=Decimal(1))]
+            )
+            for session in sessions
+        ]
+    )
+    outcomes = [
+        "short"
+        if isinstance(r, ValidationError) and "Not enough" in " ".join(r.messages)
+        else "completed"
+        if not isinstance(r, Exception)
+        else repr(r)
+        for r in results
+    ]
     assert sorted(outcomes) == ["completed", "short"]
     assert Lot.objects.get(lot_number="LAST").quantity_on_hand == 0
     assert SessionProduct.objects.count() == 1

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from inventory.models import Lot
 from patients.models import Screening
-from tests.factories import PatientFactory, ProductFactory, ScreeningFactory, receive
+from tests.factories import PatientFactory, ScreeningFactory
 from tests.treatments.conftest import at
 from treatments import services
 from treatments.models import Session, SessionStatus
@@ -15,14 +15,6 @@ from treatments.services import ProductLine
 
 pytestmark = pytest.mark.django_db
 TODAY = timezone.localdate()
-
-
-@pytest.fixture
-def ha():
-    product = ProductFactory(name="HA 1%", category="hyaluronic_acid")
-    receive(product, lot_number="EARLY", quantity="3", expiry=TODAY + timedelta(days=30))
-    receive(product, lot_number="LATE", quantity="5", expiry=TODAY + timedelta(days=300))
-    return product
 
 
 @pytest.fixture

@@ -1,10 +1,9 @@
-import threading
 from datetime import date, timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import connection
 
+from tests.concurrency import run_at_once
 from tests.factories import ProtocolFactory, RoomFactory, UserFactory
 from tests.treatments.conftest import at
 from treatments import services
@@ -185,13 +184,9 @@ def test_cancelling_needs_a_reason(today_session, desk):
 @pytest.mark.django_db(transaction=True)
 def test_two_desks_booking_the_same_practitioner_at_once_book_one(course, practitioner, desk):
     rooms = [RoomFactory(name=f"Room {n}") for n in range(2)]
-    barrier = threading.Barrier(2)
-    outcomes = []
-
-    def book(n):
-        try:
-            barrier.wait(timeout=10)
-            services.session_book(
+    results = run_at_once(
+        *[
+            lambda n=n: services.session_book(
                 course=course,
                 number=n + 1,
                 start=at(DAY, 10),
@@ -200,18 +195,11 @@ def test_two_desks_booking_the_same_practitioner_at_once_book_one(course, practi
                 room=rooms[n],
                 actor=desk,
             )
-            outcomes.append("booked")
-        except DoubleBooking:
-            outcomes.append("refused")
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=book, args=(n,)) for n in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert sorted(outcomes) == ["booked", "refused"]
+            for n in range(2)
+        ]
+    )
+    outcomes = ["refused" if isinstance(r, DoubleBooking) else type(r).__name__ for r in results]
+    assert sorted(outcomes) == ["Session", "refused"]
     assert Session.objects.count() == 1
 
 
