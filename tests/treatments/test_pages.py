@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from inventory.models import Lot
 from patients.models import Screening
-from tests.factories import PatientFactory, ScreeningFactory
+from tests.factories import PatientFactory, ProductFactory, ScreeningFactory, receive
 from tests.treatments.conftest import at
 from treatments import services
 from treatments.models import Session, SessionStatus
@@ -343,3 +343,39 @@ def test_reception_moves_and_cancels_a_session_in_the_admin(reception_client, to
     )
     today_session.refresh_from_db()
     assert today_session.status == SessionStatus.CANCELLED_BY_PATIENT
+
+
+def test_session_and_course_pages_queries_do_not_grow(
+    client_of, today_session, practitioner, course, room, desk, ha, django_assert_max_num_queries
+):
+    session_url = reverse("treatments:session", args=[today_session.pk])
+    course_url = reverse("treatments:course", args=[course.pk])
+    for url in (session_url, course_url):
+        client_of.get(url)
+    with django_assert_max_num_queries(30) as session_few:
+        client_of.get(session_url)
+    with django_assert_max_num_queries(20) as course_few:
+        client_of.get(course_url)
+    services.session_complete(
+        session=today_session,
+        record={"technique": "nappage"},
+        lines=[ProductLine(product=ha, quantity=Decimal(4))],
+        acknowledged=[],
+        actor=practitioner,
+    )
+    for n in range(2, 5):
+        services.session_book(
+            course=course,
+            number=n,
+            start=at(TODAY + timedelta(days=14 * n), 10),
+            end=at(TODAY + timedelta(days=14 * n), 11),
+            practitioner=practitioner,
+            room=room,
+            actor=desk,
+        )
+    for product in (ProductFactory(category="consumable") for _ in range(4)):
+        receive(product, quantity="10")
+    with django_assert_max_num_queries(len(session_few.captured_queries)):
+        client_of.get(session_url)
+    with django_assert_max_num_queries(len(course_few.captured_queries)):
+        client_of.get(course_url)
