@@ -285,7 +285,7 @@ class SessionAdmin(HistoryAdmin):
         return self.readonly_fields
 
     def save_model(self, request, obj, form, change):
-        services.session_move(
+        moved = services.session_move(
             session=obj,
             start=form.cleaned_data["scheduled_start"],
             end=form.cleaned_data["scheduled_end"],
@@ -293,6 +293,14 @@ class SessionAdmin(HistoryAdmin):
             room=form.cleaned_data["room"],
             actor=request.user,
         )
+        days = [
+            timezone.localdate(start)
+            for start in moved.course.sessions.occupying()
+            .order_by("scheduled_start")
+            .values_list("scheduled_start", flat=True)
+        ]
+        for warning in services.window_warnings(moved.course, days):
+            self.message_user(request, warning, messages.WARNING)
 
     def get_form(self, request, obj=None, **kwargs):
         form = super().get_form(request, obj, **kwargs)

@@ -379,3 +379,46 @@ def test_session_and_course_pages_queries_do_not_grow(
         client_of.get(session_url)
     with django_assert_max_num_queries(len(course_few.captured_queries)):
         client_of.get(course_url)
+
+
+def test_moving_a_session_outside_the_window_warns(
+    reception_client, course, practitioner, room, desk
+):
+    first = services.session_book(
+        course=course,
+        number=1,
+        start=at(TODAY, 10),
+        end=at(TODAY, 11),
+        practitioner=practitioner,
+        room=room,
+        actor=desk,
+    )
+    second_day = TODAY + timedelta(days=14)
+    second = services.session_book(
+        course=course,
+        number=2,
+        start=at(second_day, 10),
+        end=at(second_day, 11),
+        practitioner=practitioner,
+        room=room,
+        actor=desk,
+    )
+    moved_to = timezone.localtime(at(TODAY + timedelta(days=3), 10))
+    response = reception_client.post(
+        reverse("admin:treatments_session_change", args=[second.pk]),
+        {
+            "scheduled_start_0": moved_to.strftime("%Y-%m-%d"),
+            "scheduled_start_1": "10:00:00",
+            "scheduled_end_0": moved_to.strftime("%Y-%m-%d"),
+            "scheduled_end_1": "11:00:00",
+            "practitioner": practitioner.pk,
+            "room": room.pk,
+            "products-TOTAL_FORMS": "0",
+            "products-INITIAL_FORMS": "0",
+            "products-MIN_NUM_FORMS": "0",
+            "products-MAX_NUM_FORMS": "0",
+        },
+        follow=True,
+    )
+    assert "Session 2 is 3 days after the one before" in response.content.decode()
+    assert first.pk != second.pk
