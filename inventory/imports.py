@@ -188,8 +188,15 @@ def delivery_import(*, text: str, actor: AbstractBaseUser) -> DeliveryImport:
     already past, a lot on file with another expiry, a recalled lot) are listed with their rows
     like those of the file itself."""
     lines = delivery_lines_parse(text)
+    # The lots already on file are locked first, all together in the app's lock order.
+    services.stock_lock(
+        lots=Lot.objects.filter(
+            product__in={line.product for _, line in lines},
+            lot_number__in={line.lot_number for _, line in lines},
+        )
+    )
     movements, problems = [], []
-    for number, line in _in_lock_order(lines):
+    for number, line in lines:
         try:
             movements.append(
                 services.lot_receive(
@@ -208,28 +215,6 @@ def delivery_import(*, text: str, actor: AbstractBaseUser) -> DeliveryImport:
     if problems:
         raise DeliveryImportError([text for _number, text in sorted(problems)])
     return DeliveryImport(movements=movements)
-
-
-def _in_lock_order(lines: list[tuple[int, DeliveryLine]]) -> list[tuple[int, DeliveryLine]]:
-    """The lines in the order every stock writer locks lots: product, expiry, lot id (new lots
-    last). Received in file order, an existing lot later in the file could wait on a session
-    that holds an earlier-expiring lot of the same product, while that session waits on it."""
-    existing = {
-        (product_id, number): pk
-        for product_id, number, pk in Lot.objects.filter(
-            product__in={line.product for _, line in lines},
-            lot_number__in={line.lot_number for _, line in lines},
-        ).values_list("product_id", "lot_number", "id")
-    }
-    return sorted(
-        lines,
-        key=lambda item: (
-            item[1].product.pk,
-            item[1].expiry_date,
-            existing.get((item[1].product.pk, item[1].lot_number), float("inf")),
-            item[1].lot_number,
-        ),
-    )
 
 
 def _problem(number: int, errors: list[str]) -> tuple[int, str]:

@@ -6,13 +6,14 @@ The treatments app consumes stock with `stock_consume` (first expiry first out) 
 `stock_consume_from_lot` (a lot the practitioner chose), and corrects an amended session with
 `movement_reverse`. docs/inventory.md describes the interface."""
 
+from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -467,3 +468,21 @@ def lot_update(*, lot: Lot, actor: AbstractBaseUser, supplier: Supplier | None) 
     locked.supplier = supplier
     _save_lot(locked, actor, _("Supplier corrected"), ["supplier"])
     return locked
+
+
+def stock_lock(
+    *, lots: Iterable[Lot] = (), products: Iterable[Product] = (), on: date | None = None
+) -> list[Lot]:
+    """Locks, in the app's one lock order (expiry date, id), the given lots and every lot of the
+    given products usable on `on`. A transaction that will touch several lots or products (a
+    session with several lines, a delivery note, an amendment) calls this first, so that it can
+    never hold one lot while waiting for another that a concurrent writer took in the other
+    order. The services lock again what they change; a row already held costs nothing."""
+    condition = Q(pk__in=[lot.pk for lot in lots])
+    products = list(products)
+    if products:
+        usable = Lot.objects.usable_on(on or timezone.localdate()).filter(product__in=products)
+        condition |= Q(pk__in=usable.values("pk"))
+    return list(
+        Lot.objects.filter(condition).select_for_update(of=("self",)).order_by("expiry_date", "id")
+    )

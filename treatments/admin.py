@@ -285,6 +285,8 @@ class SessionAdmin(HistoryAdmin):
         return self.readonly_fields
 
     def save_model(self, request, obj, form, change):
+        if not form.has_changed() or "scheduled_start" not in form.cleaned_data:
+            return  # nothing to move (a session no longer movable shows read-only)
         moved = services.session_move(
             session=obj,
             start=form.cleaned_data["scheduled_start"],
@@ -302,13 +304,21 @@ class SessionAdmin(HistoryAdmin):
         for warning in services.window_warnings(moved.course, days):
             self.message_user(request, warning, messages.WARNING)
 
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "practitioner":
+            from .forms import practitioners
+
+            kwargs["queryset"] = practitioners()
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
     def get_form(self, request, obj=None, **kwargs):
         form = super().get_form(request, obj, **kwargs)
 
         class MoveForm(form):
             def clean(self):
                 cleaned = super().clean()
-                if self.instance.pk and not self.errors:
+                movable = {"scheduled_start", "scheduled_end", "practitioner", "room"}
+                if self.instance.pk and not self.errors and movable <= set(cleaned):
                     try:
                         services.check_free(
                             session=self.instance,

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 
 from django.db.models import Count, Prefetch, Q, QuerySet
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from inventory.models import Lot
@@ -34,7 +35,7 @@ def proposed_sessions(*, course: Course, skip: set[int]) -> list[dict]:
     numbers = [n for n in range(1, course.planned_sessions + 1) if n not in skip]
     if not numbers:
         return []
-    start = course.start_date if last is None else last.date()
+    start = course.start_date if last is None else timezone.localdate(last)
     days = propose_dates(
         start_date=start,
         sessions=len(numbers) + (last is not None),
@@ -62,7 +63,7 @@ def day_sessions(*, practitioner, day: date) -> QuerySet[Session]:
     return (
         Session.objects.for_practitioner(practitioner)
         .filter(scheduled_start__date=day)
-        .select_related("course__patient", "room")
+        .select_related("course__patient", "course__protocol", "room")
         .order_by("scheduled_start")
     )
 
@@ -106,8 +107,8 @@ class Change:
 
 
 def course_history(course: Course) -> list[Change]:
-    """Who changed the course and its sessions, when, why and from what to what: newest
-    first. Two queries."""
+    """Who changed the course, its sessions and their product lines, when, why and from what
+    to what: newest first. Three queries."""
     entries = []
     for model, records in (
         (Course, course.history.select_related("history_user").order_by("history_date")),
@@ -115,6 +116,12 @@ def course_history(course: Course) -> list[Change]:
             Session,
             Session.history.filter(course_id=course.pk)
             .select_related("history_user")
+            .order_by("id", "history_date"),
+        ),
+        (
+            SessionProduct,
+            SessionProduct.history.filter(session__course_id=course.pk)
+            .select_related("history_user", "product", "lot")
             .order_by("id", "history_date"),
         ),
     ):
@@ -128,11 +135,15 @@ def course_history(course: Course) -> list[Change]:
                     (model._meta.get_field(c.field).verbose_name, c.old, c.new)
                     for c in delta.changes
                 ]
-            label = (
-                _("Course")
-                if model is Course
-                else _("Session %(number)d") % {"number": record.number}
-            )
+            if model is Course:
+                label = _("Course")
+            elif model is Session:
+                label = _("Session %(number)d") % {"number": record.number}
+            else:
+                label = _("Product line: %(product)s, lot %(lot)s") % {
+                    "product": record.product,
+                    "lot": record.lot.lot_number,
+                }
             entries.append(
                 Change(
                     when=record.history_date,

@@ -143,6 +143,36 @@ def course_plan(
     return course
 
 
+@transaction.atomic
+def course_close(
+    *, course: Course, actor: AbstractBaseUser, cancelled: bool, reason: str
+) -> Course:
+    """Ends a course: completed (its sessions done) or cancelled (with a reason). Sessions still
+    booked are cancelled by the clinic with the same reason."""
+    course = Course.objects.select_for_update().get(pk=course.pk)
+    if course.status in (CourseStatus.COMPLETED, CourseStatus.CANCELLED):
+        raise ValidationError(
+            _("This course is already %(status)s.")
+            % {"status": course.get_status_display().lower()}
+        )
+    if not reason.strip():
+        raise ValidationError({"status_reason": _("Say why the course ends.")})
+    open_sessions = course.sessions.filter(
+        status__in=[SessionStatus.SCHEDULED, SessionStatus.CONFIRMED, SessionStatus.CHECKED_IN]
+    )
+    if not cancelled and open_sessions.filter(status=SessionStatus.CHECKED_IN).exists():
+        raise ValidationError(_("A session of this course is in progress; complete it first."))
+    for session in open_sessions:
+        session_set_status(
+            session=session, status=SessionStatus.CANCELLED_BY_CLINIC, actor=actor, reason=reason
+        )
+    course.status = CourseStatus.CANCELLED if cancelled else CourseStatus.COMPLETED
+    course.status_reason = reason.strip()
+    course._history_user, course._change_reason = actor, reason.strip()
+    course.save(update_fields=["status", "status_reason"])
+    return course
+
+
 # Booking
 
 
@@ -151,6 +181,16 @@ def _lock_calendars(practitioner_id: int, room_id: int) -> None:
     the room's row, always in that order."""
     get_user_model().objects.select_for_update().filter(pk=practitioner_id).exists()
     Room.objects.select_for_update().filter(pk=room_id).exists()
+
+
+def _refuse_non_practitioner(practitioner) -> None:
+    if not practitioner.has_perm("clinic.use_practice_pages"):
+        raise ValidationError(
+            {
+                "practitioner": _("%(who)s is not a practitioner.")
+                % {"who": practitioner.get_full_name() or practitioner}
+            }
+        )
 
 
 def _refuse_overlap(
@@ -189,6 +229,15 @@ def _save_session(
         # locks did not see: say so as the lock-protected check would.
         if "not_double_booked" in str(error):
             raise DoubleBooking(_("That time is no longer free; choose another.")) from error
+        if "session_number_in_course" in str(error):
+            raise ValidationError(
+                {
+                    "number": _(
+                        "Session %(number)d of this course was just booked by someone else."
+                    )
+                    % {"number": session.number}
+                }
+            ) from error
         raise
     return session
 
@@ -211,6 +260,7 @@ def session_book(
             _("This course is %(status)s; book in a new course.")
             % {"status": course.get_status_display().lower()}
         )
+    _refuse_non_practitioner(practitioner)
     _lock_calendars(practitioner.pk, room.pk)
     _refuse_overlap(start=start, end=end, practitioner=practitioner, room=room)
     session = Session(
@@ -251,12 +301,15 @@ def session_move(
         )
     practitioner = practitioner or session.practitioner
     room = room or session.room
+    if practitioner.pk != session.practitioner_id:
+        _refuse_non_practitioner(practitioner)
     _lock_calendars(practitioner.pk, room.pk)
     _refuse_overlap(start=start, end=end, practitioner=practitioner, room=room, exclude=session.pk)
+    if (start, end) != (session.scheduled_start, session.scheduled_end):
+        # A confirmation was for the old time.
+        session.status = SessionStatus.SCHEDULED
     session.scheduled_start, session.scheduled_end = start, end
     session.practitioner, session.room = practitioner, room
-    # A confirmation was for the old time.
-    session.status = SessionStatus.SCHEDULED
     return _save_session(
         session,
         actor,
@@ -381,13 +434,28 @@ def _categories(lines: list[ProductLine], record: dict) -> set[str]:
     return categories
 
 
+def _same_stock(current: list[SessionProduct], lines: list[ProductLine]) -> bool:
+    """The new lines take the same product, lot and quantity as the current ones, in order."""
+    return len(current) == len(lines) and all(
+        (old.product_id, old.lot_id, old.quantity)
+        == (new.product.pk, new.lot.pk if new.lot else None, new.quantity)
+        for old, new in zip(current, lines, strict=True)
+    )
+
+
 def _consume(
-    session: Session, lines: list[ProductLine], actor: AbstractBaseUser
+    session: Session, lines: list[ProductLine], actor: AbstractBaseUser, reason: str = ""
 ) -> list[SessionProduct]:
-    """Takes the stock for each line, products in id order (the app's lock order)."""
+    """Takes the stock for each line, having first locked every lot it may touch in the app's
+    lock order (inventory.services.stock_lock)."""
     day = timezone.localdate(session.scheduled_start)
+    stock.stock_lock(
+        lots=[line.lot for line in lines if line.lot is not None],
+        products=[line.product for line in lines if line.lot is None],
+        on=day,
+    )
     written = []
-    for line in sorted(lines, key=lambda line: (line.product.pk, line.lot.pk if line.lot else 0)):
+    for line in lines:
         reference = f"session {session.pk}"
         if line.lot is not None:
             movements = [
@@ -414,6 +482,7 @@ def _consume(
                 movement=movement,
             )
             product_line._history_user = actor
+            product_line._change_reason = reason or _("Completed and signed")
             product_line.save()
             written.append(product_line)
     return written
@@ -450,8 +519,13 @@ def session_complete(
     unknown = set(record) - set(RECORD_FIELDS)
     if unknown:
         raise ValueError(f"Not part of the record: {', '.join(sorted(unknown))}")
-    _check_record(record, lines)
     day = timezone.localdate(session.scheduled_start)
+    if day > timezone.localdate():
+        raise ValidationError(
+            _("This session is on %(day)s: it cannot be completed before then.")
+            % {"day": day.strftime("%d/%m/%Y")}
+        )
+    _check_record(record, lines)
     safety = treatability(
         patient=session.course.patient, categories=_categories(lines, record), on=day
     )
@@ -472,10 +546,10 @@ def session_complete(
     session.signed_by, session.signed_at = actor, timezone.now()
     session.full_clean(exclude=["course", "practitioner", "room"], validate_constraints=False)
     _save_session(session, actor, _("Completed and signed"))
-    course = session.course
+    course = Course.objects.select_for_update().get(pk=session.course_id)
     if course.status == CourseStatus.PLANNED:
         course.status = CourseStatus.ACTIVE
-        course._history_user = actor
+        course._history_user, course._change_reason = actor, _("First session completed")
         course.save(update_fields=["status"])
     return session
 
@@ -513,14 +587,28 @@ def session_amend(
         ]
     )
     _check_record(merged, new_lines)
-    if lines is not None:
+    reason = reason.strip()
+    if lines is not None and _same_stock(current_lines, lines):
+        # Only the area or volume changed: corrected in place, the stock is right as it is
+        # (and the lot may since have been recalled, which must not block the correction).
+        for line, new in zip(current_lines, lines, strict=True):
+            line.area, line.volume_ml = new.area, new.volume_ml
+            line._history_user, line._change_reason = actor, reason
+            line.save(update_fields=["area", "volume_ml"])
+    elif lines is not None:
+        stock.stock_lock(
+            lots=[line.lot for line in current_lines]
+            + [line.lot for line in lines if line.lot is not None],
+            products=[line.product for line in lines if line.lot is None],
+            on=timezone.localdate(session.scheduled_start),
+        )
         now = timezone.now()
         for line in current_lines:
             stock.movement_reverse(movement=line.movement, actor=actor, reason=reason)
-            line.voided_at, line.void_reason = now, reason.strip()
-            line._history_user, line._change_reason = actor, reason.strip()
+            line.voided_at, line.void_reason = now, reason
+            line._history_user, line._change_reason = actor, reason
             line.save(update_fields=["voided_at", "void_reason"])
-        _consume(session, lines, actor)
+        _consume(session, lines, actor, reason=reason)
     for name, value in record.items():
         setattr(session, name, value)
     session.full_clean(exclude=["course", "practitioner", "room"], validate_constraints=False)

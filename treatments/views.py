@@ -41,12 +41,17 @@ def my_day(request: HttpRequest) -> HttpResponse:
     except ValueError:
         day = timezone.localdate()
     sessions = list(selectors.day_sessions(practitioner=request.user, day=day))
-    safety = treatability_many(
-        patients=[s.course.patient for s in sessions],
-        categories=sorted(MESOTHERAPY_SUBSTANCES),
-        on=day,
-    )
-    rows = [(session, safety[session.course.patient_id]) for session in sessions]
+    # Each patient is judged for what their course plans; one batch per kind of course.
+    by_plan: dict[tuple, list[Session]] = {}
+    for session in sessions:
+        by_plan.setdefault(tuple(_planned_categories(session)), []).append(session)
+    safety = {}
+    for plan, planned in by_plan.items():
+        verdicts = treatability_many(
+            patients=[s.course.patient for s in planned], categories=plan, on=day
+        )
+        safety.update({s.pk: verdicts[s.course.patient_id] for s in planned})
+    rows = [(session, safety[session.pk]) for session in sessions]
     return render(
         request,
         "treatments/my_day.html",

@@ -133,17 +133,3 @@ def test_row_numbers_count_blank_rows_as_a_spreadsheet_does(catalogue, tmp_path,
     with pytest.raises(CommandError):
         call_command("import_delivery", str(path))
     assert "row 5: no product" in capsys.readouterr().err
-
-
-def test_lines_are_received_in_lock_order_whatever_the_file_order(catalogue, tmp_path):
-    ha = catalogue["ha"]
-    soon, later = (timezone.localdate() + timedelta(days=d) for d in (30, 90))
-    late_lot = receive(ha, lot_number="LATE", expiry=later)
-    early_lot = receive(ha, lot_number="EARLY", expiry=soon)
-    path = tmp_path / "delivery.csv"
-    path.write_text(
-        HEADER + f"HA 1%,LATE,{later.isoformat()},1,1,,\nHA 1%,EARLY,{soon.isoformat()},1,1,,\n"
-    )
-    call_command("import_delivery", str(path))
-    receipts = StockMovement.objects.filter(kind="receipt", quantity=1).order_by("id")
-    assert [m.lot_id for m in receipts] == [early_lot.pk, late_lot.pk]

@@ -387,3 +387,12 @@ def test_the_rollup_sums_each_day_lot_kind_and_user(product, actor):
         ("consumption", ""): (-3, Decimal("-37.50"), 3),
         ("waste", "damaged"): (-1, Decimal("-12.50"), 1),
     }
+
+
+def test_stock_lock_takes_lots_in_expiry_then_id_order(product, actor):
+    late = receive(product, lot_number="LATE", expiry=TODAY() + timedelta(days=300))
+    early = receive(product, lot_number="EARLY", expiry=TODAY() + timedelta(days=30))
+    other = ProductFactory()
+    middle = receive(other, lot_number="MIDDLE", expiry=TODAY() + timedelta(days=100))
+    locked = services.stock_lock(lots=[late], products=[other, product])
+    assert [lot.pk for lot in locked] == [early.pk, middle.pk, late.pk]

@@ -272,3 +272,123 @@ def test_two_sessions_completing_at_once_on_the_last_unit(course, practitioner, 
     statuses = sorted(s.status for s in type(sessions[0]).objects.filter(course=course))
     assert statuses == [SessionStatus.COMPLETED, SessionStatus.SCHEDULED]
     assert ledger_discrepancies() == []
+
+
+def test_a_future_session_cannot_be_completed(course, practitioner, room, desk, ha):
+    from tests.treatments.conftest import at
+
+    later = TODAY + timedelta(days=20)
+    session = services.session_book(
+        course=course,
+        number=2,
+        start=at(later, 10),
+        end=at(later, 11),
+        practitioner=practitioner,
+        room=room,
+        actor=desk,
+    )
+    with pytest.raises(ValidationError, match="cannot be completed before then"):
+        complete(session, practitioner, [ProductLine(product=ha, quantity=Decimal(1))])
+
+
+def test_correcting_the_area_of_a_line_from_a_recalled_lot(today_session, practitioner, ha):
+    lot = Lot.objects.get(lot_number="LATE")
+    session = complete(
+        today_session,
+        practitioner,
+        [ProductLine(product=ha, quantity=Decimal(1), lot=lot, area="cheeks")],
+    )
+    stock.lot_recall(lot=lot, actor=practitioner, reason="manufacturer notice")
+    services.session_amend(
+        session=session,
+        actor=practitioner,
+        reason="wrong area",
+        lines=[ProductLine(product=ha, quantity=Decimal(1), lot=lot, area="forehead")],
+    )
+    [line] = session.products.all()
+    assert (line.area, line.voided_at) == ("forehead", None)
+    assert line.history.first().history_change_reason == "wrong area"
+    lot.refresh_from_db()
+    assert lot.quantity_on_hand == 4
+
+
+def test_lines_added_by_an_amendment_carry_its_reason(today_session, practitioner, ha):
+    session = complete(today_session, practitioner, [ProductLine(product=ha, quantity=Decimal(1))])
+    services.session_amend(
+        session=session,
+        actor=practitioner,
+        reason="two vials, not one",
+        lines=[ProductLine(product=ha, quantity=Decimal(2))],
+    )
+    new = session.products.filter(voided_at__isnull=True)
+    assert {line.history.get().history_change_reason for line in new} == {"two vials, not one"}
+    assert {line.history.get().history_user for line in new} == {practitioner}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_named_lot_and_first_expiry_completions_at_once_do_not_deadlock(
+    course, practitioner, room, desk
+):
+    """Lot A has the lower id but expires later than B: one session names A then B, another
+    takes first expiry first. Both lock in (expiry, id) order, so neither waits in a cycle."""
+    from tests.treatments.conftest import at
+
+    product = ProductFactory(category="hyaluronic_acid")
+    late = receive(product, lot_number="A", quantity="10", expiry=TODAY + timedelta(days=300))
+    early = receive(product, lot_number="B", quantity="10", expiry=TODAY + timedelta(days=30))
+    assert late.pk < early.pk
+    sessions = [
+        services.session_book(
+            course=course,
+            number=n + 1,
+            start=at(TODAY, 9 + n),
+            end=at(TODAY, 9 + n, 45),
+            practitioner=practitioner,
+            room=room,
+            actor=desk,
+        )
+        for n in range(2)
+    ]
+    named = [
+        ProductLine(product=product, quantity=Decimal(1), lot=late),
+        ProductLine(product=product, quantity=Decimal(1), lot=early),
+    ]
+    fefo = [ProductLine(product=product, quantity=Decimal(11))]
+    for _round in range(3):
+        results = run_at_once(
+            lambda: complete(sessions[0], practitioner, named),
+            lambda: complete(sessions[1], practitioner, fefo),
+        )
+        assert not any("deadlock" in str(result) for result in results), results
+        if all(not isinstance(result, Exception) for result in results):
+            break
+    assert ledger_discrepancies() == []
+
+
+@pytest.mark.postgres
+def test_completion_locks_every_lot_it_may_touch_first_in_expiry_order(
+    today_session, practitioner, ha
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    late = Lot.objects.get(lot_number="LATE")
+    with CaptureQueriesContext(connection) as queries:
+        complete(
+            today_session,
+            practitioner,
+            [
+                ProductLine(product=ha, quantity=Decimal(1), lot=late),
+                ProductLine(product=ha, quantity=Decimal(1)),
+            ],
+        )
+    sql = [query["sql"] for query in queries.captured_queries]
+    first_lock = next(
+        i for i, q in enumerate(sql) if 'FROM "inventory_lot"' in q and "FOR UPDATE" in q
+    )
+    first_write = next(
+        i for i, q in enumerate(sql) if q.startswith('INSERT INTO "inventory_stockmovement"')
+    )
+    assert first_lock < first_write
+    assert 'ORDER BY "inventory_lot"."expiry_date" ASC, "inventory_lot"."id" ASC' in sql[first_lock]

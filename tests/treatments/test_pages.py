@@ -283,11 +283,15 @@ def test_a_clash_in_the_plan_books_nothing(reception_client, course, room, pract
     assert not Session.objects.filter(course=course).exists()
 
 
-@pytest.mark.parametrize("query", ["", "?status__exact=scheduled", "?practitioner__id__exact=1"])
+@pytest.mark.parametrize(
+    "query", ["", "?status__exact=scheduled", "?practitioner__id__exact={practitioner}"]
+)
 def test_sessions_changelist_queries_do_not_grow(
     reception_client, course, practitioner, room, desk, django_assert_max_num_queries, query
 ):
-    url = reverse("admin:treatments_session_changelist") + query
+    url = reverse("admin:treatments_session_changelist") + query.format(
+        practitioner=practitioner.pk
+    )
     services.session_book(
         course=course,
         number=1,
@@ -422,3 +426,75 @@ def test_moving_a_session_outside_the_window_warns(
     )
     assert "Session 2 is 3 days after the one before" in response.content.decode()
     assert first.pk != second.pk
+
+
+def test_my_day_judges_each_patient_for_what_their_course_plans(
+    client_of, practitioner, room, desk
+):
+    """A PRP course without PRP consent is a hard stop on the list, as on the session page."""
+    from patients.models import ConsentKind
+    from tests.factories import ConsentFactory, ProtocolFactory
+
+    patient = PatientFactory()
+    ConsentFactory(patient=patient, kind=ConsentKind.MESOTHERAPY)
+    ScreeningFactory(patient=patient, taken_on=TODAY)
+    prp = ProtocolFactory(indication="hair_loss", product_categories=["prp"])
+    course = services.course_plan(
+        patient=patient, protocol=prp, lead_practitioner=practitioner, start_date=TODAY, actor=desk
+    )
+    services.session_book(
+        course=course,
+        number=1,
+        start=at(TODAY, 12),
+        end=at(TODAY, 13),
+        practitioner=practitioner,
+        room=room,
+        actor=desk,
+    )
+    [(_, safety)] = client_of.get(reverse("treatments:my_day")).context["rows"]
+    assert [f.code for f in safety.hard_stops] == ["consent_prp"]
+
+
+@pytest.mark.parametrize("status", ["checked_in", "no_show"])
+def test_saving_a_session_that_can_no_longer_move(reception_client, today_session, desk, status):
+    services.session_set_status(session=today_session, status=status, actor=desk)
+    url = reverse("admin:treatments_session_change", args=[today_session.pk])
+    response = reception_client.post(
+        url,
+        {
+            "products-TOTAL_FORMS": "0",
+            "products-INITIAL_FORMS": "0",
+            "products-MIN_NUM_FORMS": "0",
+            "products-MAX_NUM_FORMS": "0",
+        },
+    )
+    assert response.status_code == 302
+    today_session.refresh_from_db()
+    assert today_session.status == status
+
+
+def test_sessions_are_given_only_to_practitioners_in_the_admin(
+    reception_client, today_session, reception_user
+):
+    url = reverse("admin:treatments_session_change", args=[today_session.pk])
+    start = timezone.localtime(today_session.scheduled_start)
+    end = timezone.localtime(today_session.scheduled_end)
+    response = reception_client.post(
+        url,
+        {
+            "scheduled_start_0": start.strftime("%Y-%m-%d"),
+            "scheduled_start_1": start.strftime("%H:%M:%S"),
+            "scheduled_end_0": end.strftime("%Y-%m-%d"),
+            "scheduled_end_1": end.strftime("%H:%M:%S"),
+            "practitioner": reception_user.pk,
+            "room": today_session.room_id,
+            "products-TOTAL_FORMS": "0",
+            "products-INITIAL_FORMS": "0",
+            "products-MIN_NUM_FORMS": "0",
+            "products-MAX_NUM_FORMS": "0",
+        },
+    )
+    assert response.status_code == 200
+    assert "Select a valid choice" in response.content.decode()
+    today_session.refresh_from_db()
+    assert today_session.practitioner_id != reception_user.pk

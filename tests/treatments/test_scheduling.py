@@ -3,6 +3,8 @@ from datetime import date, timedelta
 import pytest
 from django.core.exceptions import ValidationError
 
+from clinic.accounts import user_set_roles
+from clinic.roles import PRACTITIONER
 from tests.concurrency import run_at_once
 from tests.factories import ProtocolFactory, RoomFactory, UserFactory
 from tests.treatments.conftest import at
@@ -72,7 +74,7 @@ def test_booking_refuses_a_practitioner_or_room_already_taken(course, practition
             number=2,
             start=at(DAY, 10, 30),
             end=at(DAY, 11, 30),
-            practitioner=UserFactory(),
+            practitioner=user_set_roles(user=UserFactory(), roles=[PRACTITIONER]),
             room=room,
             actor=desk,
         )
@@ -232,3 +234,40 @@ def test_booking_into_a_cancelled_course_is_refused(course, practitioner, room, 
             room=room,
             actor=desk,
         )
+
+
+def test_only_practitioners_are_booked(course, room, desk):
+    with pytest.raises(ValidationError, match="is not a practitioner"):
+        services.session_book(
+            course=course,
+            number=1,
+            start=at(DAY, 10),
+            end=at(DAY, 11),
+            practitioner=desk,
+            room=room,
+            actor=desk,
+        )
+
+
+def test_moving_without_changing_the_time_keeps_the_confirmation(today_session, desk, room):
+    services.session_set_status(session=today_session, status="confirmed", actor=desk)
+    moved = services.session_move(
+        session=today_session,
+        start=today_session.scheduled_start,
+        end=today_session.scheduled_end,
+        room=RoomFactory(),
+        actor=desk,
+    )
+    assert moved.status == SessionStatus.CONFIRMED
+
+
+def test_closing_a_course_cancels_its_open_sessions(course, today_session, desk):
+    closed = services.course_close(
+        course=course, actor=desk, cancelled=True, reason="Patient moved abroad"
+    )
+    today_session.refresh_from_db()
+    assert (closed.status, closed.status_reason) == (CourseStatus.CANCELLED, "Patient moved abroad")
+    assert today_session.status == SessionStatus.CANCELLED_BY_CLINIC
+    assert closed.history.first().history_change_reason == "Patient moved abroad"
+    with pytest.raises(ValidationError, match="already cancelled"):
+        services.course_close(course=course, actor=desk, cancelled=False, reason="done")
