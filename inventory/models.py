@@ -349,6 +349,34 @@ class StockDay(models.Model):
         return f"{self.day} {self.kind} {self.quantity}"
 
 
+class StockMonth(models.Model):
+    """The ledger summed per month (its first day), product, kind, acting user and waste
+    reason. Reports over long periods read whole months here and only the partial months at
+    the edges from StockDay: a year of consumption is a few thousand rows, not a million.
+    Written by an atomic upsert in the same transaction as each movement."""
+
+    month = models.DateField()
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=12, choices=MovementKind.choices)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    waste_reason = models.CharField(max_length=16, choices=WasteReason.choices, blank=True)
+    quantity = models.DecimalField(**QUANTITY)
+    value = models.DecimalField(max_digits=16, decimal_places=5)
+    movements = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["month", "product", "kind", "actor", "waste_reason"],
+                name="stock_month_unique",
+            )
+        ]
+        indexes = [models.Index(fields=["kind", "month"], name="stock_month_kind_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.kind} {self.quantity}"
+
+
 class StockDigest(models.Model):
     """One row per day the managers' stock digest went out, so it goes out once a day."""
 

@@ -5,9 +5,10 @@ Quantities are in each product's stock units; values are at the cost of the lot 
 moved (flows) or at the lot's current cost (snapshots of today)."""
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
+from django.contrib.auth import get_user_model
 from django.db.models import (
     DecimalField,
     F,
@@ -17,12 +18,22 @@ from django.db.models import (
     Subquery,
     Sum,
     Value,
+    Window,
 )
 from django.db.models.functions import Coalesce, TruncDay, TruncMonth, TruncWeek
 
 from clinic.substances import SubstanceCategory
 
-from .models import Lot, LotStatus, MovementKind, Product, StockDay, StockMovement, StockUnit
+from .models import (
+    Lot,
+    LotStatus,
+    MovementKind,
+    Product,
+    StockDay,
+    StockMonth,
+    StockMovement,
+    StockUnit,
+)
 
 ZERO = Decimal(0)
 MONEY_FIELD = DecimalField(max_digits=20, decimal_places=5)
@@ -201,12 +212,10 @@ def expiring(
     return result
 
 
-GROUPS = {
-    "product": ("lot__product_id", "lot__product__name"),
-    "category": ("lot__product__category", "lot__product__category"),
-    "user": ("actor_id", "actor__username"),
-}
 PERIODS = {"day": TruncDay, "week": TruncWeek, "month": TruncMonth}
+# What a flow is grouped by, in the monthly rollup and in the daily one.
+MONTH_KEYS = {"product": "product_id", "category": "product__category", "user": "actor_id"}
+DAY_KEYS = {"product": "lot__product_id", "category": "lot__product__category", "user": "actor_id"}
 
 
 @dataclass
@@ -218,13 +227,62 @@ class FlowRow:
     value: Decimal
 
 
-def _flows(
-    kinds: list[str], *, date_from: date, date_to: date, category: str | None
-) -> QuerySet[StockDay]:
-    days = StockDay.objects.filter(kind__in=kinds, day__gte=date_from, day__lte=date_to)
-    if category:
-        days = days.filter(lot__product__category=category)
-    return days
+@dataclass(frozen=True)
+class Span:
+    """A period cut into whole months (read from StockMonth) and the days left at its edges
+    (read from StockDay)."""
+
+    months: tuple[date, date] | None  # first day of the first whole month, first day after
+    edges: tuple[tuple[date, date], ...]
+
+    @classmethod
+    def of(cls, date_from: date, date_to: date) -> "Span":
+        first = date_from if date_from.day == 1 else _next_month(date_from)
+        after = date_to + timedelta(days=1)
+        end = after if after.day == 1 else date_to.replace(day=1)
+        if first >= end:
+            return cls(None, ((date_from, date_to),))
+        edges = []
+        if date_from < first:
+            edges.append((date_from, first - timedelta(days=1)))
+        if end <= date_to:
+            edges.append((end, date_to))
+        return cls((first, end), tuple(edges))
+
+
+def _next_month(day: date) -> date:
+    return (day.replace(day=1) + timedelta(days=32)).replace(day=1)
+
+
+def _month_rows(kinds, span: Span, category: str | None) -> QuerySet[StockMonth]:
+    if span.months is None:
+        return StockMonth.objects.none()
+    rows = StockMonth.objects.filter(
+        kind__in=kinds, month__gte=span.months[0], month__lt=span.months[1]
+    )
+    return rows.filter(product__category=category) if category else rows
+
+
+def _day_rows(kinds, ranges, category: str | None) -> QuerySet[StockDay]:
+    if not ranges:
+        return StockDay.objects.none()
+    within = Q()
+    for start, end in ranges:
+        within |= Q(day__gte=start, day__lte=end)
+    rows = StockDay.objects.filter(within, kind__in=kinds)
+    return rows.filter(lot__product__category=category) if category else rows
+
+
+def _labels(group: str, keys: set) -> dict:
+    if group == "product":
+        return dict(Product.objects.filter(pk__in=keys).values_list("id", "name"))
+    if group == "user":
+        return dict(
+            get_user_model()
+            .objects.filter(pk__in=keys)
+            .values_list("id", get_user_model().USERNAME_FIELD)
+        )
+    return {key: key for key in keys}
 
 
 def consumption(
@@ -236,17 +294,38 @@ def consumption(
     period: str = "month",
 ) -> list[FlowRow]:
     """Net consumption (reversals deducted) per period and per product, category or acting
-    user, as positive quantities and values. One query over the daily rollup."""
-    key, label = GROUPS[group]
-    rows = (
-        _flows([MovementKind.CONSUMPTION], date_from=date_from, date_to=date_to, category=category)
-        .annotate(period=PERIODS[period]("day"))
-        .values("period", key, label)
-        .annotate(quantity=-Sum("quantity"), value=-Sum("value"))
-        .order_by("period", label)
-        .values_list("period", key, label, "quantity", "value")
-    )
-    return [FlowRow(*row) for row in rows]
+    user, as positive quantities and values. Per month: whole months from the monthly rollup,
+    the edge days from the daily one; per day or week: the daily rollup. Grouped by ids, then
+    one small query for the names: three queries at most."""
+    kinds = [MovementKind.CONSUMPTION]
+    if period == "month":
+        span = Span.of(date_from, date_to)
+        parts = [
+            _month_rows(kinds, span, category).values(
+                flow_period=F("month"), flow_key=F(MONTH_KEYS[group])
+            ),
+            _day_rows(kinds, span.edges, category).values(
+                flow_period=TruncMonth("day"), flow_key=F(DAY_KEYS[group])
+            ),
+        ]
+    else:
+        parts = [
+            _day_rows(kinds, [(date_from, date_to)], category).values(
+                flow_period=PERIODS[period]("day"), flow_key=F(DAY_KEYS[group])
+            )
+        ]
+    totals: dict[tuple, list[Decimal]] = {}
+    for part in parts:
+        for row in part.annotate(quantity=Sum("quantity"), value=Sum("value")).order_by():
+            total = totals.setdefault((row["flow_period"], row["flow_key"]), [ZERO, ZERO])
+            total[0] -= row["quantity"]
+            total[1] -= row["value"]
+    labels = _labels(group, {key for _, key in totals})
+    rows = [
+        FlowRow(period, key, labels.get(key, str(key)), quantity, value)
+        for (period, key), (quantity, value) in totals.items()
+    ]
+    return sorted(rows, key=lambda row: (row.period, str(row.label)))
 
 
 @dataclass
@@ -266,45 +345,47 @@ class WasteReport:
 
 
 def waste(*, date_from: date, date_to: date, category: str | None = None) -> WasteReport:
-    """Waste per reason, and against consumption over the same period. One query."""
-    rows = (
-        _flows(
-            [MovementKind.WASTE, MovementKind.CONSUMPTION],
-            date_from=date_from,
-            date_to=date_to,
-            category=category,
-        )
-        .values("kind", "waste_reason")
-        .annotate(quantity=-Sum("quantity"), value=-Sum("value"))
-        .order_by("kind", "waste_reason")
-        .values_list("kind", "waste_reason", "quantity", "value")
+    """Waste per reason, and against consumption over the same period: whole months from the
+    monthly rollup, the edge days from the daily one. Two queries."""
+    kinds = [MovementKind.WASTE, MovementKind.CONSUMPTION]
+    span = Span.of(date_from, date_to)
+    totals: dict[tuple[str, str], list[Decimal]] = {}
+    for part in (_month_rows(kinds, span, category), _day_rows(kinds, span.edges, category)):
+        for row in (
+            part.values("kind", "waste_reason")
+            .annotate(quantity=Sum("quantity"), value=Sum("value"))
+            .order_by()
+        ):
+            total = totals.setdefault((row["kind"], row["waste_reason"]), [ZERO, ZERO])
+            total[0] -= row["quantity"]
+            total[1] -= row["value"]
+    by_reason = sorted(
+        (reason, quantity, value)
+        for (kind, reason), (quantity, value) in totals.items()
+        if kind == MovementKind.WASTE
     )
-    by_reason, consumed_quantity, consumed_value = [], ZERO, ZERO
-    for kind, reason, quantity, value in rows:
-        if kind == MovementKind.CONSUMPTION:
-            consumed_quantity, consumed_value = quantity, value
-        else:
-            by_reason.append((reason, quantity, value))
+    consumed = totals.get((MovementKind.CONSUMPTION, ""), [ZERO, ZERO])
     return WasteReport(
         by_reason=by_reason,
         waste_quantity=sum((q for _, q, _ in by_reason), ZERO),
         waste_value=sum((v for _, _, v in by_reason), ZERO),
-        consumption_quantity=consumed_quantity,
-        consumption_value=consumed_value,
+        consumption_quantity=consumed[0],
+        consumption_value=consumed[1],
     )
 
 
 @dataclass
 class ValuationRow:
     category: str
-    lots: int
+    lots: int | None
     quantity: Decimal
     value: Decimal
 
 
 def valuation(*, as_of: date, today: date, category: str | None = None) -> list[ValuationRow]:
-    """Stock value at cost per category: today from the lots, on an earlier day from the
-    rollup's flows up to that day. One query."""
+    """Stock value at cost per category. Today: from the lots (one query). On an earlier day:
+    the flows up to that day's end, whole months from the monthly rollup and that month's days
+    from the daily one (two queries; the number of lots is not known then)."""
     if as_of >= today:
         lots = Lot.objects.on_shelf()
         if category:
@@ -320,52 +401,53 @@ def valuation(*, as_of: date, today: date, category: str | None = None) -> list[
             .values_list("product__category", "count", "quantity", "value")
         )
         return [ValuationRow(*row) for row in rows]
-    days = StockDay.objects.filter(day__lte=as_of)
+    month = as_of.replace(day=1)
+    months = StockMonth.objects.filter(month__lt=month)
+    days = StockDay.objects.filter(day__gte=month, day__lte=as_of)
     if category:
+        months = months.filter(product__category=category)
         days = days.filter(lot__product__category=category)
-    per_lot = (
-        days.values("lot_id", "lot__product__category")
-        .annotate(quantity=Sum("quantity"), value=Sum("value"))
-        .filter(quantity__gt=0)
-    )
     totals: dict[str, ValuationRow] = {}
-    for row in per_lot.order_by():
-        total = totals.setdefault(
-            row["lot__product__category"],
-            ValuationRow(row["lot__product__category"], 0, ZERO, ZERO),
-        )
-        total.lots += 1
-        total.quantity += row["quantity"]
-        total.value += row["value"]
-    return [totals[key] for key in sorted(totals)]
+    for part, key in ((months, "product__category"), (days, "lot__product__category")):
+        for row in (
+            part.values(flow_key=F(key))
+            .annotate(quantity=Sum("quantity"), value=Sum("value"))
+            .order_by()
+        ):
+            total = totals.setdefault(
+                row["flow_key"], ValuationRow(row["flow_key"], None, ZERO, ZERO)
+            )
+            total.quantity += row["quantity"]
+            total.value += row["value"]
+    return [totals[key] for key in sorted(totals) if totals[key].quantity > 0]
 
 
 def lot_ledger(
     *, lot: Lot, date_from: date | None = None, date_to: date | None = None
-) -> QuerySet[StockMovement]:
-    """The movements of one lot, oldest first, with the balance after each. One query."""
+) -> list[StockMovement]:
+    """The movements of one lot, oldest first, with the balance after each: a running sum
+    (a window over the lot's movements) plus, when the period starts later, what came before
+    it. Two queries."""
     movements = StockMovement.objects.filter(lot=lot)
-    balance = Subquery(
-        StockMovement.objects.filter(lot=lot)
-        .filter(
-            Q(occurred_at__lt=OuterRef("occurred_at"))
-            | Q(occurred_at=OuterRef("occurred_at"), id__lte=OuterRef("id"))
-        )
-        .order_by()
-        .values("lot")
-        .annotate(total=Sum("quantity"))
-        .values("total")[:1],
-        output_field=QUANTITY_FIELD,
-    )
+    opening = ZERO
     if date_from:
+        opening = (
+            movements.filter(occurred_at__date__lt=date_from).aggregate(total=Sum("quantity"))[
+                "total"
+            ]
+            or ZERO
+        )
         movements = movements.filter(occurred_at__date__gte=date_from)
     if date_to:
         movements = movements.filter(occurred_at__date__lte=date_to)
-    return (
-        movements.select_related("actor", "reverses")
-        .annotate(balance=balance)
+    rows = list(
+        movements.select_related("actor")
+        .annotate(running=Window(Sum("quantity"), order_by=[F("occurred_at").asc(), F("id").asc()]))
         .order_by("occurred_at", "id")
     )
+    for movement in rows:
+        movement.balance = opening + movement.running
+    return rows
 
 
 @dataclass
@@ -404,3 +486,36 @@ def ledger_discrepancies() -> list[LedgerDiscrepancy]:
         LedgerDiscrepancy(lot.pk, str(lot), lot.quantity_on_hand, lot.ledger, lot.rollup)
         for lot in lots.select_related("product").order_by("id")
     ]
+
+
+@dataclass
+class MonthDiscrepancy:
+    product_id: int
+    product: str
+    ledger: Decimal
+    rollup: Decimal
+
+
+def month_discrepancies() -> list[MonthDiscrepancy]:
+    """Products whose monthly rollup does not add up to their ledger. One query."""
+    ledger = Subquery(
+        StockMovement.objects.filter(lot__product=OuterRef("pk"))
+        .order_by()
+        .values("lot__product")
+        .annotate(total=Sum("quantity"))
+        .values("total")[:1],
+        output_field=QUANTITY_FIELD,
+    )
+    rollup = Subquery(
+        StockMonth.objects.filter(product=OuterRef("pk"))
+        .order_by()
+        .values("product")
+        .annotate(total=Sum("quantity"))
+        .values("total")[:1],
+        output_field=QUANTITY_FIELD,
+    )
+    products = Product.objects.annotate(
+        ledger=Coalesce(ledger, ZERO, output_field=QUANTITY_FIELD),
+        rollup=Coalesce(rollup, ZERO, output_field=QUANTITY_FIELD),
+    ).filter(~Q(ledger=F("rollup")))
+    return [MonthDiscrepancy(p.pk, p.name, p.ledger, p.rollup) for p in products.order_by("id")]

@@ -12,7 +12,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -26,6 +26,7 @@ from .models import (
     MovementKind,
     Product,
     StockDay,
+    StockMonth,
     StockMovement,
     Supplier,
     WasteReason,
@@ -96,7 +97,23 @@ def _post(
         quantity=F("quantity") + quantity, value=F("value") + value, movements=F("movements") + 1
     ):
         StockDay.objects.create(**key, quantity=quantity, value=value, movements=1)
+    _add_to_month(lot.product_id, day.replace(day=1), kind, actor.pk, waste_reason, quantity, value)
     return movement
+
+
+def _add_to_month(product_id, month, kind, actor_id, waste_reason, quantity, value) -> None:
+    """One atomic upsert: several lots of a product share a month's row, so two writers may
+    create it at once; ON CONFLICT lets the second add to it instead of failing."""
+    table = StockMonth._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (month, product_id, kind, actor_id, waste_reason, quantity,"
+            " value, movements) VALUES (%s, %s, %s, %s, %s, %s, %s, 1)"
+            " ON CONFLICT (month, product_id, kind, actor_id, waste_reason) DO UPDATE SET"
+            f" quantity = {table}.quantity + EXCLUDED.quantity,"
+            f" value = {table}.value + EXCLUDED.value, movements = {table}.movements + 1",
+            [month, product_id, kind, actor_id, waste_reason, quantity, value],
+        )
 
 
 def _save_lot(lot: Lot, actor: AbstractBaseUser, reason: str, fields: list[str] | None = None):

@@ -378,9 +378,14 @@ class LotLedger(StockReport):
 
     def build(self, filters, *, pk, **kwargs):
         lot = get_object_or_404(Lot.objects.select_related("product", "supplier"), pk=pk)
-        movements = list(
-            reports.lot_ledger(lot=lot, date_from=filters["date_from"], date_to=filters["date_to"])
+        movements = reports.lot_ledger(
+            lot=lot, date_from=filters["date_from"], date_to=filters["date_to"]
         )
+        # Labels looked up once: Django rebuilds its choices map on every get_FOO_display().
+        kinds, reasons = dict(MovementKind.choices), dict(WasteReason.choices)
+        for movement in movements:
+            movement.kind_label = kinds[movement.kind]
+            movement.waste_label = reasons.get(movement.waste_reason, "")
         return {"lot": lot, "movements": movements, "kinds": MovementKind}
 
     def csv(self, context):
@@ -397,11 +402,11 @@ class LotLedger(StockReport):
             [
                 [
                     timezone.localtime(m.occurred_at),
-                    m.get_kind_display(),
+                    m.kind_label,
                     m.quantity,
                     m.balance,
                     m.actor.get_username(),
-                    m.get_waste_reason_display() or m.reason,
+                    m.waste_label or m.reason,
                     m.reference,
                 ]
                 for m in context["movements"]

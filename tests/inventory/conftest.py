@@ -1,6 +1,6 @@
 import pytest
 
-from inventory.reports import ledger_discrepancies
+from inventory.reports import ledger_discrepancies, month_discrepancies
 
 
 @pytest.fixture
@@ -9,3 +9,4 @@ def ledger_is_consistent(db):
     movements, and the daily rollup agrees."""
     yield
     assert ledger_discrepancies() == []
+    assert month_discrepancies() == []

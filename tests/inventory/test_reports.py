@@ -193,3 +193,55 @@ def test_past_valuation_agrees_with_today_after_a_lot_cost_is_averaged():
     [today] = reports.valuation(as_of=TODAY, today=TODAY)
     [from_flows] = reports.valuation(as_of=TODAY, today=TODAY + timedelta(days=1))
     assert today.value == from_flows.value == Decimal(150)
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "months", "edges"),
+    [
+        (
+            (2026, 1, 15),
+            (2026, 4, 10),
+            ((2026, 2, 1), (2026, 4, 1)),
+            [((2026, 1, 15), (2026, 1, 31)), ((2026, 4, 1), (2026, 4, 10))],
+        ),
+        ((2026, 2, 1), (2026, 3, 31), ((2026, 2, 1), (2026, 4, 1)), []),
+        ((2026, 2, 3), (2026, 2, 20), None, [((2026, 2, 3), (2026, 2, 20))]),
+        (
+            (2026, 12, 5),
+            (2027, 1, 31),
+            ((2027, 1, 1), (2027, 2, 1)),
+            [((2026, 12, 5), (2026, 12, 31))],
+        ),
+    ],
+)
+def test_a_period_is_cut_into_whole_months_and_edge_days(start, end, months, edges):
+    from datetime import date
+
+    span = reports.Span.of(date(*start), date(*end))
+    assert span.months == (tuple(date(*d) for d in months) if months else None)
+    assert list(span.edges) == [(date(*a), date(*b)) for a, b in edges]
+
+
+def test_monthly_and_daily_figures_agree_across_month_edges():
+    """Consumption on days spread over three months, read per month (whole months from the
+    monthly rollup, the edges from the daily one) and per day, gives the same totals."""
+    product = ProductFactory()
+    ana = UserFactory(username="ana")
+    start = TODAY - timedelta(days=80)
+    receive(product, quantity="100", cost="2", actor=ana, occurred_at=at(start))
+    for back in (75, 60, 45, 31, 30, 12, 3):
+        day = TODAY - timedelta(days=back)
+        services.stock_consume(
+            product=product, quantity=Decimal(back % 7 + 1), on=day, actor=ana, occurred_at=at(day)
+        )
+    window = {"date_from": TODAY - timedelta(days=70), "date_to": TODAY - timedelta(days=5)}
+    monthly = reports.consumption(**window, group="user", period="month")
+    daily = reports.consumption(**window, group="user", period="day")
+    assert (
+        sum(r.quantity for r in monthly)
+        == sum(r.quantity for r in daily)
+        == sum(Decimal(back % 7 + 1) for back in (60, 45, 31, 30, 12))
+    )
+    assert {r.label for r in monthly} == {"ana"}
+    waste = reports.waste(**window)
+    assert waste.consumption_value == sum(r.value for r in daily)

@@ -2,7 +2,7 @@ from decimal import Decimal
 
 from django.core.management.base import BaseCommand, CommandError
 
-from inventory.reports import ledger_discrepancies
+from inventory.reports import ledger_discrepancies, month_discrepancies
 
 
 class Command(BaseCommand):
@@ -13,6 +13,16 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         found = ledger_discrepancies()
+        months = month_discrepancies()
+        for product in months:
+            self.stderr.write(
+                f"product #{product.product_id} {product.product}: sum of movements "
+                f"{_plain(product.ledger)}, monthly rollup {_plain(product.rollup)}"
+            )
+        if months and not found:
+            raise CommandError(
+                f"{len(months)} product(s) differ from the monthly rollup.", returncode=1
+            )
         if not found:
             self.stdout.write(self.style.SUCCESS("Every lot agrees with its ledger."))
             return
