@@ -115,8 +115,14 @@ def on_hand(
         )
     )
     stock = {row[0]: ProductStock(*row) for row in rows}
-    if not with_lots:
-        return list(stock.values())
+    if with_lots:
+        attach_lots(list(stock.values()))
+    return list(stock.values())
+
+
+def attach_lots(products: list[ProductStock]) -> None:
+    """Fills in each product's lots on the shelf, earliest expiry first. One query."""
+    stock = {product.product_id: product for product in products}
     lots = (
         Lot.objects.on_shelf()
         .filter(product_id__in=list(stock))
@@ -133,7 +139,6 @@ def on_hand(
     )
     for product_id, *line in lots:
         stock[product_id].lots.append(LotLine(*line))
-    return list(stock.values())
 
 
 def low_stock(*, category: str | None = None, today: date) -> list[ProductStock]:

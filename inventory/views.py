@@ -26,6 +26,7 @@ from .models import Lot, MovementKind, WasteReason
 from .scanning import scan_parse
 
 PRODUCTS_PER_PAGE = 50
+ROWS_PER_PAGE = 100
 
 
 @permission_required("inventory.add_lot", raise_exception=True)
@@ -121,6 +122,16 @@ class StockReport(PermissionRequiredMixin, View):
     def build(self, filters: dict, **kwargs) -> dict:
         raise NotImplementedError
 
+    def paginate(self, rows: list) -> dict:
+        """A page of the rows for the screen (the CSV has them all), and the query string
+        its links keep."""
+        query = self.request.GET.copy()
+        query.pop("page", None)
+        return {
+            "page": Paginator(rows, ROWS_PER_PAGE).get_page(self.request.GET.get("page")),
+            "page_query": query.urlencode(),
+        }
+
     def csv(self, context: dict) -> tuple[list[str], list[list]]:
         raise NotImplementedError
 
@@ -139,12 +150,8 @@ class OnHand(StockReport):
         today = timezone.localdate()
         all_products = reports.on_hand(category=filters["category"], today=today, with_lots=False)
         page = Paginator(all_products, PRODUCTS_PER_PAGE).get_page(self.request.GET.get("page"))
-        if self.request.GET.get("format") == "csv":
-            products = reports.on_hand(category=filters["category"], today=today)
-        else:
-            products = reports.on_hand(
-                category=filters["category"], today=today, product_ids=[p.product_id for p in page]
-            )
+        products = all_products if self.request.GET.get("format") == "csv" else list(page)
+        reports.attach_lots(products)
         return {
             "products": products,
             "page": page,
@@ -286,6 +293,7 @@ class Consumption(StockReport):
         query.pop("format", None)
         return {
             "rows": rows,
+            **self.paginate(rows),
             "chart_url": f"{reverse('reports:stock_consumption_chart')}?{query.urlencode()}",
             "total_value": sum((row.value for row in rows), Decimal(0)),
         }
@@ -386,7 +394,7 @@ class LotLedger(StockReport):
         for movement in movements:
             movement.kind_label = kinds[movement.kind]
             movement.waste_label = reasons.get(movement.waste_reason, "")
-        return {"lot": lot, "movements": movements, "kinds": MovementKind}
+        return {"lot": lot, "movements": movements, **self.paginate(movements)}
 
     def csv(self, context):
         return (

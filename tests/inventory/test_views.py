@@ -222,3 +222,20 @@ def test_expiring_takes_a_date_range_and_always_lists_expired_lots(manager_clien
     default = manager_client.get(url, {"within": "60"})
     assert [lot.lot_number for lot in default.context["expiring"]] == ["MID"]
     assert default.context["form"].data["date_to"] == (TODAY + timedelta(days=60)).isoformat()
+
+
+def test_long_reports_are_paged_on_screen_and_whole_in_csv(manager_client):
+    from inventory import views
+
+    product = ProductFactory()
+    lot = receive(product, quantity="500")
+    actor = UserFactory(username="p")
+    for _ in range(views.ROWS_PER_PAGE + 5):
+        services.stock_consume(product=product, quantity=Decimal(1), on=TODAY, actor=actor)
+    url = reverse("reports:stock_lot_ledger", args=[lot.pk])
+    first = manager_client.get(url)
+    assert len(first.context["page"].object_list) == views.ROWS_PER_PAGE
+    second = manager_client.get(url, {"page": 2})
+    assert len(second.context["page"].object_list) == 6
+    csv = manager_client.get(url, {"format": "csv"}).content.decode("utf-8-sig")
+    assert len(csv.splitlines()) == views.ROWS_PER_PAGE + 7
