@@ -58,6 +58,15 @@ class SessionInline(admin.TabularInline):
         )
 
 
+COURSE_EDITABLE = {
+    "lead_practitioner",
+    "interval_min_days",
+    "interval_max_days",
+    "status_reason",
+    "notes",
+}
+
+
 @admin.register(Course)
 class CourseAdmin(HistoryAdmin):
     list_display = [
@@ -107,8 +116,11 @@ class CourseAdmin(HistoryAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            obj._history_user = request.user
-            obj.save()
+            # Only what the form edits: the status belongs to the services.
+            changed = [name for name in form.changed_data if name in COURSE_EDITABLE]
+            if changed:
+                obj._history_user = request.user
+                obj.save(update_fields=changed)
             return
         course = services.course_plan(
             patient=obj.patient,

@@ -498,3 +498,32 @@ def test_sessions_are_given_only_to_practitioners_in_the_admin(
     assert "Select a valid choice" in response.content.decode()
     today_session.refresh_from_db()
     assert today_session.practitioner_id != reception_user.pk
+
+
+def test_editing_a_course_in_the_admin_saves_its_fields_and_keeps_its_status(
+    reception_client, course, practitioner
+):
+    url = reverse("admin:treatments_course_change", args=[course.pk])
+    Course = type(course)
+    Course.objects.filter(pk=course.pk).update(status="active")
+    response = reception_client.post(
+        url,
+        {
+            "lead_practitioner": practitioner.pk,
+            "interval_min_days": "10",
+            "interval_max_days": "21",
+            "status_reason": "",
+            "notes": "prefers mornings",
+            "sessions-TOTAL_FORMS": "0",
+            "sessions-INITIAL_FORMS": "0",
+            "sessions-MIN_NUM_FORMS": "0",
+            "sessions-MAX_NUM_FORMS": "0",
+        },
+    )
+    assert response.status_code == 302
+    course.refresh_from_db()
+    assert (course.status, course.interval_min_days, course.notes) == (
+        "active",
+        10,
+        "prefers mornings",
+    )
