@@ -282,20 +282,20 @@ UPDATE inventory_lot AS l SET quantity_on_hand = t.total
 FROM (SELECT lot_id, sum(quantity) AS total FROM inventory_stockmovement GROUP BY lot_id) AS t
 WHERE t.lot_id = l.id;
 
-INSERT INTO inventory_stockday (day, lot_id, kind, actor_id, waste_reason, quantity, value,
-                                movements)
-SELECT (occurred_at AT TIME ZONE %(tz)s)::date, lot_id, kind, actor_id, waste_reason,
-       sum(quantity), sum(quantity * unit_cost), count(*)
-FROM inventory_stockmovement
-GROUP BY 1, 2, 3, 4, 5
+INSERT INTO inventory_stockday (day, lot_id, product_id, kind, actor_id, waste_reason, quantity,
+                                value, movements)
+SELECT (m.occurred_at AT TIME ZONE %(tz)s)::date, m.lot_id, l.product_id, m.kind, m.actor_id,
+       m.waste_reason, sum(m.quantity), sum(m.quantity * m.unit_cost), count(*)
+FROM inventory_stockmovement AS m JOIN inventory_lot AS l ON l.id = m.lot_id
+GROUP BY 1, 2, 3, 4, 5, 6
 -- the services add a day's rows on that day
 ORDER BY 1;
 
 INSERT INTO inventory_stockmonth (month, product_id, kind, actor_id, waste_reason, quantity,
                                   value, movements)
-SELECT date_trunc('month', d.day)::date, l.product_id, d.kind, d.actor_id, d.waste_reason,
+SELECT date_trunc('month', d.day)::date, d.product_id, d.kind, d.actor_id, d.waste_reason,
        sum(d.quantity), sum(d.value), sum(d.movements)
-FROM inventory_stockday AS d JOIN inventory_lot AS l ON l.id = d.lot_id
+FROM inventory_stockday AS d
 GROUP BY 1, 2, 3, 4, 5;
 
 -- Reorder levels around what each product has usable today, so that some fifth of the
@@ -627,8 +627,8 @@ CONSUMPTION_SQL["product", "monthly"] = f"""
           WHERE m.kind = 'consumption' AND m.month >= %(month_from)s AND m.month < %(month_to)s
           GROUP BY 1, 2
           UNION ALL
-          SELECT date_trunc('month', d.day)::date, l.product_id, sum(d.quantity), sum(d.value)
-          FROM inventory_stockday AS d JOIN inventory_lot AS l ON l.id = d.lot_id
+          SELECT date_trunc('month', d.day)::date, d.product_id, sum(d.quantity), sum(d.value)
+          FROM inventory_stockday AS d
           WHERE d.kind = 'consumption' AND {MONTHLY_EDGES}
           GROUP BY 1, 2) AS g
     JOIN inventory_product AS p ON p.id = g.product_id
@@ -673,8 +673,8 @@ VALUATION_AS_OF_SQL = {
         FROM (SELECT product_id, quantity, value FROM inventory_stockmonth
               WHERE month < %(month_of)s
               UNION ALL
-              SELECT l.product_id, d.quantity, d.value
-              FROM inventory_stockday AS d JOIN inventory_lot AS l ON l.id = d.lot_id
+              SELECT d.product_id, d.quantity, d.value
+              FROM inventory_stockday AS d
               WHERE d.day >= %(month_of)s AND d.day <= %(date_to)s) AS f
         JOIN inventory_product AS p ON p.id = f.product_id
         GROUP BY p.category HAVING sum(f.quantity) > 0 ORDER BY p.category""",

@@ -330,6 +330,8 @@ class StockDay(models.Model):
 
     day = models.DateField()
     lot = models.ForeignKey(Lot, on_delete=models.PROTECT, related_name="+")
+    # The lot's product, copied so that reports group by product without joining the lots.
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+")
     kind = models.CharField(max_length=12, choices=MovementKind.choices)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     waste_reason = models.CharField(max_length=16, choices=WasteReason.choices, blank=True)

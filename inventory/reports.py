@@ -220,7 +220,7 @@ def expiring(
 PERIODS = {"day": TruncDay, "week": TruncWeek, "month": TruncMonth}
 # What a flow is grouped by, in the monthly rollup and in the daily one.
 MONTH_KEYS = {"product": "product_id", "category": "product__category", "user": "actor_id"}
-DAY_KEYS = {"product": "lot__product_id", "category": "lot__product__category", "user": "actor_id"}
+DAY_KEYS = {"product": "product_id", "category": "product__category", "user": "actor_id"}
 
 
 @dataclass
@@ -275,7 +275,7 @@ def _day_rows(kinds, ranges, category: str | None) -> QuerySet[StockDay]:
     for start, end in ranges:
         within |= Q(day__gte=start, day__lte=end)
     rows = StockDay.objects.filter(within, kind__in=kinds)
-    return rows.filter(lot__product__category=category) if category else rows
+    return rows.filter(product__category=category) if category else rows
 
 
 def _labels(group: str, keys: set) -> dict:
@@ -321,10 +321,13 @@ def consumption(
         ]
     totals: dict[tuple, list[Decimal]] = {}
     for part in parts:
-        for row in part.annotate(quantity=Sum("quantity"), value=Sum("value")).order_by():
-            total = totals.setdefault((row["flow_period"], row["flow_key"]), [ZERO, ZERO])
-            total[0] -= row["quantity"]
-            total[1] -= row["value"]
+        summed = part.annotate(quantity=Sum("quantity"), value=Sum("value")).order_by()
+        for period_start, key, quantity, value in summed.values_list(
+            "flow_period", "flow_key", "quantity", "value"
+        ):
+            total = totals.setdefault((period_start, key), [ZERO, ZERO])
+            total[0] -= quantity
+            total[1] -= value
     labels = _labels(group, {key for _, key in totals})
     rows = [
         FlowRow(period, key, labels.get(key, str(key)), quantity, value)
@@ -411,9 +414,9 @@ def valuation(*, as_of: date, today: date, category: str | None = None) -> list[
     days = StockDay.objects.filter(day__gte=month, day__lte=as_of)
     if category:
         months = months.filter(product__category=category)
-        days = days.filter(lot__product__category=category)
+        days = days.filter(product__category=category)
     totals: dict[str, ValuationRow] = {}
-    for part, key in ((months, "product__category"), (days, "lot__product__category")):
+    for part, key in ((months, "product__category"), (days, "product__category")):
         for row in (
             part.values(flow_key=F(key))
             .annotate(quantity=Sum("quantity"), value=Sum("value"))

@@ -96,7 +96,9 @@ def _post(
     if not StockDay.objects.filter(**key).update(
         quantity=F("quantity") + quantity, value=F("value") + value, movements=F("movements") + 1
     ):
-        StockDay.objects.create(**key, quantity=quantity, value=value, movements=1)
+        StockDay.objects.create(
+            **key, product_id=lot.product_id, quantity=quantity, value=value, movements=1
+        )
     _add_to_month(lot.product_id, day.replace(day=1), kind, actor.pk, waste_reason, quantity, value)
     return movement
 
