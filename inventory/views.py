@@ -122,13 +122,13 @@ class StockReport(PermissionRequiredMixin, View):
     def build(self, filters: dict, **kwargs) -> dict:
         raise NotImplementedError
 
-    def paginate(self, rows: list) -> dict:
+    def paginate(self, rows: list, per_page: int = ROWS_PER_PAGE) -> dict:
         """A page of the rows for the screen (the CSV has them all), and the query string
         its links keep."""
         query = self.request.GET.copy()
         query.pop("page", None)
         return {
-            "page": Paginator(rows, ROWS_PER_PAGE).get_page(self.request.GET.get("page")),
+            "page": Paginator(rows, per_page).get_page(self.request.GET.get("page")),
             "page_query": query.urlencode(),
         }
 
@@ -149,12 +149,12 @@ class OnHand(StockReport):
     def build(self, filters, **kwargs):
         today = timezone.localdate()
         all_products = reports.on_hand(category=filters["category"], today=today, with_lots=False)
-        page = Paginator(all_products, PRODUCTS_PER_PAGE).get_page(self.request.GET.get("page"))
-        products = all_products if self.request.GET.get("format") == "csv" else list(page)
+        paged = self.paginate(all_products, PRODUCTS_PER_PAGE)
+        products = all_products if self.request.GET.get("format") == "csv" else list(paged["page"])
         reports.attach_lots(products)
         return {
             "products": products,
-            "page": page,
+            **paged,
             "total_value": sum((p.value for p in all_products), Decimal(0)),
         }
 

@@ -239,3 +239,16 @@ def test_long_reports_are_paged_on_screen_and_whole_in_csv(manager_client):
     assert len(second.context["page"].object_list) == 6
     csv = manager_client.get(url, {"format": "csv"}).content.decode("utf-8-sig")
     assert len(csv.splitlines()) == views.ROWS_PER_PAGE + 7
+
+
+def test_on_hand_pages_products_and_its_links_keep_the_filter(manager_client):
+    from inventory import views
+
+    for _ in range(views.PRODUCTS_PER_PAGE + 3):
+        ProductFactory(category="consumable")
+    url = reverse("reports:stock_on_hand")
+    first = manager_client.get(url, {"category": "consumable"})
+    assert len(first.context["products"]) == views.PRODUCTS_PER_PAGE
+    assert "?category=consumable&page=2" in first.content.decode()
+    second = manager_client.get(url, {"category": "consumable", "page": 2})
+    assert len(second.context["products"]) == 3
