@@ -23,6 +23,23 @@ def client_of(client, practitioner):
     return client
 
 
+def session_form(start=None, end=None, **fields) -> dict:
+    """The admin's session change form as a browser posts it: the new times (if the session
+    can still move), the other fields, and an empty product-lines inline."""
+    data = {
+        f"products-{name}": "0"
+        for name in ("TOTAL_FORMS", "INITIAL_FORMS", "MIN_NUM_FORMS", "MAX_NUM_FORMS")
+    }
+    for name, moment in (("scheduled_start", start), ("scheduled_end", end)):
+        if moment is not None:
+            local = timezone.localtime(moment)
+            data[f"{name}_0"], data[f"{name}_1"] = (
+                local.strftime("%Y-%m-%d"),
+                local.strftime("%H:%M:%S"),
+            )
+    return {**data, **fields}
+
+
 def complete_form(ha, **extra):
     data = {
         "action": "complete",
@@ -323,20 +340,12 @@ def test_reception_moves_and_cancels_a_session_in_the_admin(reception_client, to
     later = today_session.scheduled_start + timedelta(hours=3)
     response = reception_client.post(
         url,
-        {
-            "scheduled_start_0": timezone.localtime(later).strftime("%Y-%m-%d"),
-            "scheduled_start_1": timezone.localtime(later).strftime("%H:%M:%S"),
-            "scheduled_end_0": timezone.localtime(later).strftime("%Y-%m-%d"),
-            "scheduled_end_1": (timezone.localtime(later) + timedelta(minutes=45)).strftime(
-                "%H:%M:%S"
-            ),
-            "practitioner": today_session.practitioner_id,
-            "room": today_session.room_id,
-            "products-TOTAL_FORMS": "0",
-            "products-INITIAL_FORMS": "0",
-            "products-MIN_NUM_FORMS": "0",
-            "products-MAX_NUM_FORMS": "0",
-        },
+        session_form(
+            later,
+            later + timedelta(minutes=45),
+            practitioner=today_session.practitioner_id,
+            room=today_session.room_id,
+        ),
     )
     assert response.status_code == 302
     today_session.refresh_from_db()
@@ -410,18 +419,9 @@ def test_moving_a_session_outside_the_window_warns(
     moved_to = timezone.localtime(at(TODAY + timedelta(days=3), 10))
     response = reception_client.post(
         reverse("admin:treatments_session_change", args=[second.pk]),
-        {
-            "scheduled_start_0": moved_to.strftime("%Y-%m-%d"),
-            "scheduled_start_1": "10:00:00",
-            "scheduled_end_0": moved_to.strftime("%Y-%m-%d"),
-            "scheduled_end_1": "11:00:00",
-            "practitioner": practitioner.pk,
-            "room": room.pk,
-            "products-TOTAL_FORMS": "0",
-            "products-INITIAL_FORMS": "0",
-            "products-MIN_NUM_FORMS": "0",
-            "products-MAX_NUM_FORMS": "0",
-        },
+        session_form(
+            moved_to, moved_to + timedelta(hours=1), practitioner=practitioner.pk, room=room.pk
+        ),
         follow=True,
     )
     assert "Session 2 is 3 days after the one before" in response.content.decode()
@@ -459,15 +459,7 @@ def test_my_day_judges_each_patient_for_what_their_course_plans(
 def test_saving_a_session_that_can_no_longer_move(reception_client, today_session, desk, status):
     services.session_set_status(session=today_session, status=status, actor=desk)
     url = reverse("admin:treatments_session_change", args=[today_session.pk])
-    response = reception_client.post(
-        url,
-        {
-            "products-TOTAL_FORMS": "0",
-            "products-INITIAL_FORMS": "0",
-            "products-MIN_NUM_FORMS": "0",
-            "products-MAX_NUM_FORMS": "0",
-        },
-    )
+    response = reception_client.post(url, session_form())
     assert response.status_code == 302
     today_session.refresh_from_db()
     assert today_session.status == status
@@ -477,22 +469,14 @@ def test_sessions_are_given_only_to_practitioners_in_the_admin(
     reception_client, today_session, reception_user
 ):
     url = reverse("admin:treatments_session_change", args=[today_session.pk])
-    start = timezone.localtime(today_session.scheduled_start)
-    end = timezone.localtime(today_session.scheduled_end)
     response = reception_client.post(
         url,
-        {
-            "scheduled_start_0": start.strftime("%Y-%m-%d"),
-            "scheduled_start_1": start.strftime("%H:%M:%S"),
-            "scheduled_end_0": end.strftime("%Y-%m-%d"),
-            "scheduled_end_1": end.strftime("%H:%M:%S"),
-            "practitioner": reception_user.pk,
-            "room": today_session.room_id,
-            "products-TOTAL_FORMS": "0",
-            "products-INITIAL_FORMS": "0",
-            "products-MIN_NUM_FORMS": "0",
-            "products-MAX_NUM_FORMS": "0",
-        },
+        session_form(
+            today_session.scheduled_start,
+            today_session.scheduled_end,
+            practitioner=reception_user.pk,
+            room=today_session.room_id,
+        ),
     )
     assert response.status_code == 200
     assert "Select a valid choice" in response.content.decode()
