@@ -467,28 +467,19 @@ class LedgerDiscrepancy:
     rollup: Decimal
 
 
+def _sum_per(rows: QuerySet, group: str) -> Coalesce:
+    """For annotating: the sum of `rows`' quantities that belong to the outer row (zero if
+    none), `rows` already filtered on OuterRef("pk") and grouped by `group`."""
+    total = rows.order_by().values(group).annotate(total=Sum("quantity")).values("total")[:1]
+    return Coalesce(Subquery(total, output_field=QUANTITY_FIELD), ZERO, output_field=QUANTITY_FIELD)
+
+
 def ledger_discrepancies() -> list[LedgerDiscrepancy]:
     """Lots whose quantity on hand differs from the sum of their movements, or whose daily
-    rollup differs from the ledger. Two queries."""
-    ledger = Subquery(
-        StockMovement.objects.filter(lot=OuterRef("pk"))
-        .order_by()
-        .values("lot")
-        .annotate(total=Sum("quantity"))
-        .values("total")[:1],
-        output_field=QUANTITY_FIELD,
-    )
-    rollup = Subquery(
-        StockDay.objects.filter(lot=OuterRef("pk"))
-        .order_by()
-        .values("lot")
-        .annotate(total=Sum("quantity"))
-        .values("total")[:1],
-        output_field=QUANTITY_FIELD,
-    )
+    rollup differs from the ledger. One query."""
     lots = Lot.objects.annotate(
-        ledger=Coalesce(ledger, ZERO, output_field=QUANTITY_FIELD),
-        rollup=Coalesce(rollup, ZERO, output_field=QUANTITY_FIELD),
+        ledger=_sum_per(StockMovement.objects.filter(lot=OuterRef("pk")), "lot"),
+        rollup=_sum_per(StockDay.objects.filter(lot=OuterRef("pk")), "lot"),
     ).filter(~Q(quantity_on_hand=F("ledger")) | ~Q(rollup=F("ledger")))
     return [
         LedgerDiscrepancy(lot.pk, str(lot), lot.quantity_on_hand, lot.ledger, lot.rollup)
@@ -506,24 +497,8 @@ class MonthDiscrepancy:
 
 def month_discrepancies() -> list[MonthDiscrepancy]:
     """Products whose monthly rollup does not add up to their ledger. One query."""
-    ledger = Subquery(
-        StockMovement.objects.filter(lot__product=OuterRef("pk"))
-        .order_by()
-        .values("lot__product")
-        .annotate(total=Sum("quantity"))
-        .values("total")[:1],
-        output_field=QUANTITY_FIELD,
-    )
-    rollup = Subquery(
-        StockMonth.objects.filter(product=OuterRef("pk"))
-        .order_by()
-        .values("product")
-        .annotate(total=Sum("quantity"))
-        .values("total")[:1],
-        output_field=QUANTITY_FIELD,
-    )
     products = Product.objects.annotate(
-        ledger=Coalesce(ledger, ZERO, output_field=QUANTITY_FIELD),
-        rollup=Coalesce(rollup, ZERO, output_field=QUANTITY_FIELD),
+        ledger=_sum_per(StockMovement.objects.filter(lot__product=OuterRef("pk")), "lot__product"),
+        rollup=_sum_per(StockMonth.objects.filter(product=OuterRef("pk")), "product"),
     ).filter(~Q(ledger=F("rollup")))
     return [MonthDiscrepancy(p.pk, p.name, p.ledger, p.rollup) for p in products.order_by("id")]
