@@ -102,7 +102,7 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# Redis: the cache here, and the Celery broker once reminders are sent.
+# Redis: the cache here, and the Celery broker.
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {
@@ -140,6 +140,51 @@ CELERY_BEAT_SCHEDULE = {
 }
 # Lots expiring within this many days are in the managers' daily digest.
 STOCK_EXPIRY_ALERT_DAYS = env.int("STOCK_EXPIRY_ALERT_DAYS", default=30)
+
+# Reminders. The rows in the database are the truth: beat runs the dispatcher, which hands due
+# reminders to the workers, and the sweeper, which returns claims a dead worker left behind.
+# Each reminder is CHANNEL:HOURS before the session (the patient's preferred channel wins).
+REMINDER_SCHEDULE = env.list("REMINDER_SCHEDULE", default=["email:48", "sms:3"])
+# No reminder leaves inside these hours, clinic time (HH:MM-HH:MM).
+REMINDER_QUIET_HOURS = env.str("REMINDER_QUIET_HOURS", default="21:00-08:00")
+# Seconds between two runs of the dispatcher and of the sweeper.
+REMINDER_DISPATCH_SECONDS = env.float("REMINDER_DISPATCH_SECONDS", default=60.0)
+# Most reminders the dispatcher hands out in one go; a full batch starts the next at once.
+REMINDER_DISPATCH_BATCH = env.int("REMINDER_DISPATCH_BATCH", default=500)
+# A reminder handed out this many seconds ago and still pending is handed out again (the
+# broker lost the message, for example when Redis restarted).
+REMINDER_REQUEUE_SECONDS = env.int("REMINDER_REQUEUE_SECONDS", default=300)
+# A claim older than this many seconds belongs to a worker that died: back to pending.
+REMINDER_CLAIM_TIMEOUT_SECONDS = env.int("REMINDER_CLAIM_TIMEOUT_SECONDS", default=300)
+# Sending attempts before a reminder is marked failed, and the first retry's delay (doubling,
+# with jitter, up to 30 minutes).
+REMINDER_MAX_ATTEMPTS = env.int("REMINDER_MAX_ATTEMPTS", default=5)
+REMINDER_RETRY_SECONDS = env.float("REMINDER_RETRY_SECONDS", default=30.0)
+# How links in reminders are built: the public address of the clinic's site.
+CLINIC_BASE_URL = env.str("CLINIC_BASE_URL", default="http://127.0.0.1:8000")
+CELERY_BEAT_SCHEDULE |= {
+    "reminders-dispatch": {
+        "task": "treatments.tasks.reminders_dispatch",
+        "schedule": REMINDER_DISPATCH_SECONDS,
+    },
+    "reminders-sweep": {
+        "task": "treatments.tasks.reminders_sweep",
+        "schedule": REMINDER_DISPATCH_SECONDS,
+    },
+}
+
+# SMS: a backend class, as for email. Console and file backends for development; the Vonage
+# adapter (SMS API over HTTPS) in production.
+SMS_BACKEND = env.str("SMS_BACKEND", default="clinic.sms.backends.console.ConsoleBackend")
+# Sender shown on the patient's phone (a number in E.164, or up to 11 letters).
+SMS_FROM = env.str("SMS_FROM", default="Clinic")
+# Folder of the file backend, one file per message.
+SMS_FILE_PATH = env.str("SMS_FILE_PATH", default=str(VAR_DIR / "sms"))
+SMS_VONAGE_API_KEY = env.str("SMS_VONAGE_API_KEY", default="")
+SMS_VONAGE_API_SECRET = env.str("SMS_VONAGE_API_SECRET", default="")
+SMS_VONAGE_URL = env.str("SMS_VONAGE_URL", default="https://rest.nexmo.com/sms/json")
+# Seconds to wait for the provider before counting the attempt as failed.
+SMS_TIMEOUT_SECONDS = env.float("SMS_TIMEOUT_SECONDS", default=10.0)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -212,6 +257,9 @@ PHONENUMBER_DB_FORMAT = "E164"
 
 # The clinic, as patients and staff see it.
 CLINIC_NAME = env.str("CLINIC_NAME", default="Clínica Demo")
+# Address and phone in reminders: where to come and whom to call.
+CLINIC_ADDRESS = env.str("CLINIC_ADDRESS", default="Carrer de Balmes 1, 08007 Barcelona")
+CLINIC_PHONE = env.str("CLINIC_PHONE", default="+34 930 000 000")
 # A screening older than this many days no longer clears a patient for treatment.
 PATIENTS_SCREENING_MAX_AGE_DAYS = env.int("PATIENTS_SCREENING_MAX_AGE_DAYS", default=30)
 # The account that tasks and management commands act as in the history.
