@@ -32,6 +32,16 @@ urlpatterns = [
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("health/", views.health, name="health"),
+    path(
+        "appointments/confirm/<str:token>/",
+        treatment_views.appointment_confirm,
+        name="appointment_confirm",
+    ),
+    path(
+        "appointments/cancel/<str:token>/",
+        treatment_views.appointment_cancel,
+        name="appointment_cancel",
+    ),
     path("i18n/", include("django.conf.urls.i18n")),
     path("practice/", include("treatments.urls")),
     path("practice/patients/", include("patients.urls")),

@@ -7,6 +7,8 @@ from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
+from patients.models import ReminderChannel
+
 
 class Indication(models.TextChoices):
     FACIAL_REJUVENATION = "facial_rejuvenation", _("Facial rejuvenation")
@@ -388,3 +390,88 @@ class SessionProduct(models.Model):
 
     def __str__(self) -> str:
         return f"{self.product} · {self.lot.lot_number}: {self.quantity.normalize():f}"
+
+
+class ReminderStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    SENDING = "sending", _("Sending")
+    SENT = "sent", _("Sent")
+    SKIPPED = "skipped", _("Skipped")
+    CANCELLED = "cancelled", _("Cancelled")
+    FAILED = "failed", _("Failed")
+
+
+class ReminderQuerySet(models.QuerySet):
+    def live(self):
+        """Reminders that may still go out."""
+        return self.filter(status__in=[ReminderStatus.PENDING, ReminderStatus.SENDING])
+
+
+class Reminder(models.Model):
+    """One message to a patient before a session. The row is the truth: the dispatcher hands due
+    rows to the workers, a worker claims one (pending to sending) before it sends, and the
+    reminder's id is the idempotency key the email or SMS provider sees."""
+
+    session = models.ForeignKey(
+        Session, on_delete=models.PROTECT, related_name="reminders", verbose_name=_("session")
+    )
+    channel = models.CharField(_("channel"), max_length=8, choices=ReminderChannel.choices)
+    before = models.DurationField(_("before the session"))
+    session_start = models.DateTimeField(
+        _("for the session at"), help_text=_("When the session started as this was planned.")
+    )
+    due_at = models.DateTimeField(_("due at"))
+    status = models.CharField(
+        _("status"), max_length=10, choices=ReminderStatus.choices, default=ReminderStatus.PENDING
+    )
+    reason = models.CharField(_("reason"), max_length=200, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    enqueued_at = models.DateTimeField(_("handed to a worker at"), null=True, blank=True)
+    claimed_at = models.DateTimeField(_("claimed at"), null=True, blank=True)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    recipient = models.CharField(_("sent to"), max_length=254, blank=True)
+    provider_id = models.CharField(_("provider's id"), max_length=200, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
+    created_at = models.DateTimeField(_("planned at"), auto_now_add=True)
+
+    objects = ReminderQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["due_at", "id"]
+        verbose_name = _("reminder")
+        verbose_name_plural = _("reminders")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=ReminderStatus.values), name="reminder_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="sent") | Q(sent_at__isnull=False),
+                name="reminder_sent_has_time",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="sending") | Q(claimed_at__isnull=False),
+                name="reminder_sending_is_claimed",
+            ),
+        ]
+        indexes = [
+            # The dispatcher's scan and the sweeper's: small partial indexes over the live rows.
+            models.Index(fields=["due_at"], condition=Q(status="pending"), name="reminder_due_idx"),
+            models.Index(
+                fields=["claimed_at"], condition=Q(status="sending"), name="reminder_claim_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return _("%(channel)s reminder %(id)s") % {
+            "channel": self.get_channel_display(),
+            "id": self.pk,
+        }
+
+    @property
+    def message_id(self) -> str:
+        """The email Message-ID: the same for every attempt, so a resend is recognisable."""
+        return f"<reminder-{self.pk}@{settings.CLINIC_MAIL_DOMAIN}>"
+
+    @property
+    def reference(self) -> str:
+        return f"reminder-{self.pk}"

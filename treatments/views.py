@@ -3,13 +3,16 @@ amend), the course's timeline; and the managers' recall list of a lot."""
 
 from datetime import date, timedelta
 
+from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import permission_required
+from django.contrib.auth.decorators import login_not_required, permission_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods
 
 from clinic.csv_export import csv_response
 from clinic.forms import add_service_errors
@@ -22,6 +25,7 @@ from patients.selectors import MESOTHERAPY_SUBSTANCES, last_answers, treatabilit
 from . import selectors, services
 from .forms import AmendForm, DayOfQuestionsForm, ProductLineFormSet, SessionRecordForm
 from .models import Session, SessionStatus, Technique
+from .reminder_policy import LinkError
 from .services import RECORD_FIELDS, ProductLine
 
 PRACTICE = ("clinic.use_practice_pages", "treatments.view_session")
@@ -268,3 +272,55 @@ def lot_recall(request: HttpRequest, pk: int) -> HttpResponse:
             "patients": len({line.session.course.patient_id for line in lines}),
         },
     )
+
+
+# The patient's links from a reminder. Public: the signed token is the only key. Opening a link
+# only shows the appointment (mail scanners open links too); the button posts the change.
+
+
+def _appointment_page(request: HttpRequest, token: str, action: str) -> HttpResponse:
+    context = {"action": action, "clinic_phone": settings.CLINIC_PHONE}
+    try:
+        session = services.appointment_from_link(token=token, action=action)
+    except LinkError as error:
+        return render(
+            request, "treatments/appointment.html", {**context, "problem": str(error)}, status=400
+        )
+    with translation.override(session.course.patient.preferred_language):
+        done = None
+        if request.method == "POST":
+            try:
+                if action == "confirm":
+                    session, changed = services.appointment_confirm(token=token)
+                    done = "confirmed" if changed else "already confirmed"
+                else:
+                    session = services.appointment_cancel(token=token)
+                    done = "cancelled"
+            except LinkError as error:
+                return render(
+                    request,
+                    "treatments/appointment.html",
+                    {**context, "problem": str(error)},
+                    status=400,
+                )
+        elif action == "confirm" and session.status == SessionStatus.CONFIRMED:
+            done = "already confirmed"
+        return render(
+            request,
+            "treatments/appointment.html",
+            {**context, "session": session, "done": done},
+        )
+
+
+@login_not_required
+@never_cache
+@require_http_methods(["GET", "POST"])
+def appointment_confirm(request: HttpRequest, token: str) -> HttpResponse:
+    return _appointment_page(request, token, "confirm")
+
+
+@login_not_required
+@never_cache
+@require_http_methods(["GET", "POST"])
+def appointment_cancel(request: HttpRequest, token: str) -> HttpResponse:
+    return _appointment_page(request, token, "cancel")

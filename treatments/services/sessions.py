@@ -20,10 +20,11 @@ from inventory.models import Lot, Product
 from patients.models import Patient
 from patients.selectors import treatability
 
-from .exceptions import DoubleBooking, NotTreatable
+from ..exceptions import DoubleBooking, NotTreatable
+from .reminders import reminders_cancel, reminders_plan, reminders_replan
 
 __all__ = ["DoubleBooking", "NotTreatable", "ValidationError"]
-from .models import (
+from ..models import (
     TRANSITIONS,
     Course,
     CourseStatus,
@@ -279,7 +280,9 @@ def session_book(
                 % {"number": number}
             }
         )
-    return _save_session(session, actor, _("Booked"))
+    session = _save_session(session, actor, _("Booked"))
+    reminders_plan(session=session)
+    return session
 
 
 @transaction.atomic
@@ -305,17 +308,21 @@ def session_move(
         _refuse_non_practitioner(practitioner)
     _lock_calendars(practitioner.pk, room.pk)
     _refuse_overlap(start=start, end=end, practitioner=practitioner, room=room, exclude=session.pk)
+    moved = start != session.scheduled_start
     if (start, end) != (session.scheduled_start, session.scheduled_end):
         # A confirmation was for the old time.
         session.status = SessionStatus.SCHEDULED
     session.scheduled_start, session.scheduled_end = start, end
     session.practitioner, session.room = practitioner, room
-    return _save_session(
+    session = _save_session(
         session,
         actor,
         reason or _("Moved"),
         ["scheduled_start", "scheduled_end", "practitioner", "room", "status"],
     )
+    if moved:
+        reminders_replan(session=session, reason=_("The session was moved."))
+    return session
 
 
 @transaction.atomic
@@ -341,9 +348,16 @@ def session_set_status(
         raise ValidationError({"status_reason": _("Say why the session is cancelled.")})
     session.status = status
     session.status_reason = reason.strip()
-    return _save_session(
+    session = _save_session(
         session, actor, reason.strip() or session.get_status_display(), ["status", "status_reason"]
     )
+    if status not in (SessionStatus.SCHEDULED, SessionStatus.CONFIRMED):
+        reminders_cancel(
+            session=session,
+            reason=_("The session is %(status)s.")
+            % {"status": session.get_status_display().lower()},
+        )
+    return session
 
 
 def session_cancel(
@@ -546,6 +560,7 @@ def session_complete(
     session.signed_by, session.signed_at = actor, timezone.now()
     session.full_clean(exclude=["course", "practitioner", "room"], validate_constraints=False)
     _save_session(session, actor, _("Completed and signed"))
+    reminders_cancel(session=session, reason=_("The session is completed."))
     course = Course.objects.select_for_update().get(pk=session.course_id)
     if course.status == CourseStatus.PLANNED:
         course.status = CourseStatus.ACTIVE

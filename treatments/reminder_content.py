@@ -1,0 +1,53 @@
+"""What a reminder says. Generic on purpose: the clinic, the date and time, where, whom to call,
+and the links; nothing about the treatment (health data is special-category data, and an email
+or a text message can be read by others)."""
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone, translation
+
+from . import reminder_policy as policy
+from .models import Reminder
+
+
+@dataclass(frozen=True)
+class ReminderContent:
+    subject: str
+    text: str
+    html: str
+    sms: str
+
+
+def appointment_links(*, session_id: int, session_start) -> dict[str, str]:
+    base = settings.CLINIC_BASE_URL.rstrip("/")
+    return {
+        f"{action}_url": base
+        + reverse(
+            f"appointment_{action}",
+            args=[
+                policy.link_token(session_id=session_id, session_start=session_start, action=action)
+            ],
+        )
+        for action in ("confirm", "cancel")
+    }
+
+
+def render_reminder(reminder: Reminder) -> ReminderContent:
+    patient = reminder.session.course.patient
+    context = {
+        "clinic_name": settings.CLINIC_NAME,
+        "clinic_address": settings.CLINIC_ADDRESS,
+        "clinic_phone": settings.CLINIC_PHONE,
+        "start": reminder.session_start,
+        **appointment_links(session_id=reminder.session_id, session_start=reminder.session_start),
+    }
+    with translation.override(patient.preferred_language), timezone.override(settings.TIME_ZONE):
+        return ReminderContent(
+            subject=" ".join(render_to_string("treatments/reminders/subject.txt", context).split()),
+            text=render_to_string("treatments/reminders/email.txt", context),
+            html=render_to_string("treatments/reminders/email.html", context),
+            sms=" ".join(render_to_string("treatments/reminders/sms.txt", context).split()),
+        )

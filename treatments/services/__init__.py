@@ -1,0 +1,62 @@
+"""The treatments app's writes: sessions (planning, booking, completing, amending), reminders
+(planning, dispatching, sending) and the patient's links. Callers import from here."""
+
+from .links import appointment_cancel, appointment_confirm, appointment_from_link
+from .reminders import (
+    reminder_resend,
+    reminder_send,
+    reminders_cancel,
+    reminders_dispatch,
+    reminders_plan,
+    reminders_sweep,
+)
+from .sessions import (
+    PRP_FIELDS,
+    RECORD_FIELDS,
+    TECHNIQUE_DEPTH_MM,
+    DoubleBooking,
+    NotTreatable,
+    ProductLine,
+    ValidationError,
+    check_free,
+    course_close,
+    course_plan,
+    propose_dates,
+    session_amend,
+    session_book,
+    session_cancel,
+    session_complete,
+    session_move,
+    session_set_status,
+    window_warnings,
+)
+
+__all__ = [
+    "PRP_FIELDS",
+    "RECORD_FIELDS",
+    "TECHNIQUE_DEPTH_MM",
+    "DoubleBooking",
+    "NotTreatable",
+    "ProductLine",
+    "ValidationError",
+    "appointment_cancel",
+    "appointment_confirm",
+    "appointment_from_link",
+    "check_free",
+    "course_close",
+    "course_plan",
+    "propose_dates",
+    "reminder_resend",
+    "reminder_send",
+    "reminders_cancel",
+    "reminders_dispatch",
+    "reminders_plan",
+    "reminders_sweep",
+    "session_amend",
+    "session_book",
+    "session_cancel",
+    "session_complete",
+    "session_move",
+    "session_set_status",
+    "window_warnings",
+]

@@ -1,0 +1,301 @@
+"""Reminders: planning them when a session is booked or moved, handing due ones to the workers,
+sending one, and putting right what a dead worker or a lost broker message left behind.
+
+Every state change is one conditional UPDATE on the reminder's row (pending -> sending only if it
+is still pending, and so on), so two workers, two dispatchers or a sweeper racing a slow worker
+can never both act on the same row. What can still happen, after a worker dies between sending
+and recording it, is a second send of the same message: it carries the same Message-ID (or SMS
+reference), so the patient's mail client and the provider can recognise it."""
+
+import contextlib
+import logging
+import smtplib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from clinic.sms import SmsError, SmsMessage, send_sms
+from patients.models import ReminderChannel
+
+from .. import reminder_policy as policy
+from ..models import Reminder, ReminderStatus, Session, SessionStatus
+from ..reminder_content import render_reminder
+
+log = logging.getLogger(__name__)
+
+SENDABLE_SESSION = (SessionStatus.SCHEDULED, SessionStatus.CONFIRMED)
+
+
+def reminders_plan(*, session: Session, now: datetime | None = None) -> list[Reminder]:
+    """Writes the session's reminders from the schedule; called inside the booking's (or the
+    move's) transaction, so a booking rolled back leaves no reminder behind."""
+    now = now or timezone.now()
+    patient = session.course.patient
+    rows = [
+        Reminder(
+            session=session,
+            channel=planned.channel,
+            before=planned.before,
+            session_start=session.scheduled_start,
+            due_at=planned.due_at,
+            status=ReminderStatus.SKIPPED if planned.skip_reason else ReminderStatus.PENDING,
+            reason=planned.skip_reason,
+        )
+        for planned in policy.plan(patient=patient, session_start=session.scheduled_start, now=now)
+    ]
+    return Reminder.objects.bulk_create(rows)
+
+
+def reminders_cancel(*, session: Session, reason: str) -> int:
+    """Cancels what has not gone out yet. A reminder already being sent is caught by the
+    sender's own check of the session."""
+    return session.reminders.filter(status=ReminderStatus.PENDING).update(
+        status=ReminderStatus.CANCELLED, reason=reason[:200]
+    )
+
+
+def reminders_replan(*, session: Session, reason: str) -> list[Reminder]:
+    reminders_cancel(session=session, reason=reason)
+    return reminders_plan(session=session)
+
+
+# The pipeline
+
+
+@dataclass(frozen=True)
+class Dispatched:
+    handed_out: list[int]
+    skipped: int
+    full_batch: bool
+
+
+def _enqueue(ids: list[int]) -> None:
+    from ..tasks import reminder_send
+
+    if not ids:
+        return
+    with reminder_send.app.producer_or_acquire() as producer:
+        for reminder_id in ids:
+            reminder_send.apply_async((reminder_id,), producer=producer)
+
+
+def reminders_dispatch(*, now: datetime | None = None, limit: int | None = None) -> Dispatched:
+    """Hands due reminders to the workers, at most `limit` at a time. Rows another dispatcher
+    holds are skipped (SKIP LOCKED), so two beats never hand out the same reminder; a reminder
+    handed out but never claimed (the broker lost it) is handed out again after
+    REMINDER_REQUEUE_SECONDS. Reminders for sessions that have begun are skipped: after a
+    stoppage nothing goes out late in a burst."""
+    now = now or timezone.now()
+    limit = limit or settings.REMINDER_DISPATCH_BATCH
+    requeue_before = now - timedelta(seconds=settings.REMINDER_REQUEUE_SECONDS)
+    with transaction.atomic():
+        rows = list(
+            Reminder.objects.select_for_update(skip_locked=True)
+            .filter(status=ReminderStatus.PENDING, due_at__lte=now)
+            .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lte=requeue_before))
+            .order_by("due_at", "id")
+            .values_list("id", "session_start")[:limit]
+        )
+        started = [pk for pk, start in rows if start <= now]
+        ready = [pk for pk, start in rows if start > now]
+        if started:
+            Reminder.objects.filter(pk__in=started).update(
+                status=ReminderStatus.SKIPPED, reason=_("The session had already begun.")
+            )
+        if ready:
+            Reminder.objects.filter(pk__in=ready).update(enqueued_at=now)
+            transaction.on_commit(lambda: _enqueue(ready))
+    return Dispatched(handed_out=ready, skipped=len(started), full_batch=len(rows) == limit)
+
+
+def reminders_sweep(*, now: datetime | None = None) -> int:
+    """Returns to pending the claims of workers that died mid-send."""
+    now = now or timezone.now()
+    stale = now - timedelta(seconds=settings.REMINDER_CLAIM_TIMEOUT_SECONDS)
+    returned = Reminder.objects.filter(status=ReminderStatus.SENDING, claimed_at__lt=stale).update(
+        status=ReminderStatus.PENDING, claimed_at=None, enqueued_at=None
+    )
+    if returned:
+        log.warning("Returned %d stale reminder claims to pending", returned)
+    return returned
+
+
+@dataclass(frozen=True)
+class SendOutcome:
+    status: str
+    retry_in: float | None = None
+
+
+class _Permanent(Exception):
+    """A failure that retrying cannot mend (the address itself was refused)."""
+
+
+# One SMTP connection per worker process, opened on first use and kept: a reminder then costs
+# one message on an open connection, not a connection of its own.
+_email_connection = None
+
+
+def _send_email(message: EmailMultiAlternatives) -> None:
+    global _email_connection
+    for attempt in (1, 2):
+        reused = _email_connection is not None
+        if not reused:
+            _email_connection = get_connection(fail_silently=False)
+            _email_connection.open()
+        message.connection = _email_connection
+        try:
+            message.send()
+            return
+        except smtplib.SMTPRecipientsRefused as error:
+            raise _Permanent(_("The address was refused: %(error)s") % {"error": error}) from error
+        except (smtplib.SMTPServerDisconnected, ConnectionError):
+            _close_email_connection()
+            if not reused or attempt == 2:
+                raise
+        except Exception:
+            _close_email_connection()
+            raise
+
+
+def _close_email_connection() -> None:
+    global _email_connection
+    if _email_connection is not None:
+        # Closing a broken connection may fail too; it is dropped either way.
+        with contextlib.suppress(Exception):
+            _email_connection.close()
+    _email_connection = None
+
+
+def _deliver(reminder: Reminder, channel: str, address: str) -> str:
+    content = render_reminder(reminder)
+    if channel == ReminderChannel.EMAIL:
+        message = EmailMultiAlternatives(
+            subject=content.subject,
+            body=content.text,
+            to=[address],
+            headers={"Message-ID": reminder.message_id},
+        )
+        message.attach_alternative(content.html, "text/html")
+        _send_email(message)
+        return reminder.message_id
+    return send_sms(SmsMessage(to=address, body=content.sms, reference=reminder.reference))
+
+
+def _finish(reminder_id: int, claimed_at: datetime, **fields) -> bool:
+    return bool(
+        Reminder.objects.filter(
+            pk=reminder_id, status=ReminderStatus.SENDING, claimed_at=claimed_at
+        ).update(**fields)
+    )
+
+
+def reminder_send(*, reminder_id: int, now: datetime | None = None) -> SendOutcome:
+    """Claims the reminder, checks the session still wants it, sends it and records the result.
+    A failure is retried (the task waits `retry_in` seconds) until REMINDER_MAX_ATTEMPTS."""
+    now = now or timezone.now()
+    claimed = Reminder.objects.filter(pk=reminder_id, status=ReminderStatus.PENDING).update(
+        status=ReminderStatus.SENDING, claimed_at=now, attempts=F("attempts") + 1
+    )
+    if not claimed:
+        return SendOutcome("not pending")
+    reminder = Reminder.objects.select_related("session__course__patient").get(pk=reminder_id)
+    session, patient = reminder.session, reminder.session.course.patient
+
+    skip = None
+    if session.status not in SENDABLE_SESSION:
+        skip = _("The session is %(status)s.") % {"status": session.get_status_display().lower()}
+    elif session.scheduled_start != reminder.session_start:
+        skip = _("The session was moved.")
+    elif session.scheduled_start <= now:
+        skip = _("The session had already begun.")
+    elif patient.reminders_opt_out:
+        skip = _("The patient asked for no reminders.")
+    channel, address = policy.channel_for(patient, reminder.channel)
+    if skip is None and channel is None:
+        skip = address
+    if skip:
+        _finish(reminder_id, now, status=ReminderStatus.SKIPPED, reason=skip[:200])
+        return SendOutcome(ReminderStatus.SKIPPED)
+
+    if policy.in_quiet_hours(now):
+        later = policy.outside_quiet_hours(now, session.scheduled_start)
+        if later > now:
+            _finish(
+                reminder_id,
+                now,
+                status=ReminderStatus.PENDING,
+                due_at=later,
+                claimed_at=None,
+                enqueued_at=None,
+                attempts=F("attempts") - 1,
+            )
+            return SendOutcome("deferred")
+        _finish(
+            reminder_id,
+            now,
+            status=ReminderStatus.SKIPPED,
+            reason=_("Only quiet hours are left before the session."),
+        )
+        return SendOutcome(ReminderStatus.SKIPPED)
+
+    try:
+        provider_id = _deliver(reminder, channel, address)
+    except (_Permanent, smtplib.SMTPException, OSError, SmsError) as error:
+        message = str(error) or error.__class__.__name__
+        log.warning("Reminder %s: attempt %s failed: %s", reminder_id, reminder.attempts, message)
+        if isinstance(error, _Permanent) or reminder.attempts >= settings.REMINDER_MAX_ATTEMPTS:
+            _finish(reminder_id, now, status=ReminderStatus.FAILED, last_error=message)
+            return SendOutcome(ReminderStatus.FAILED)
+        delay = policy.retry_delay(reminder.attempts)
+        # Back to pending, handed out as of the retry's time: the task's own retry comes first,
+        # and the dispatcher takes over only if the broker loses it.
+        _finish(
+            reminder_id,
+            now,
+            status=ReminderStatus.PENDING,
+            claimed_at=None,
+            enqueued_at=now + timedelta(seconds=delay),
+            last_error=message,
+        )
+        return SendOutcome(ReminderStatus.PENDING, retry_in=delay)
+
+    # Recorded even if a sweeper took the claim back meanwhile: the message has gone.
+    Reminder.objects.filter(
+        pk=reminder_id, status__in=[ReminderStatus.SENDING, ReminderStatus.PENDING]
+    ).update(
+        status=ReminderStatus.SENT,
+        sent_at=timezone.now(),
+        channel=channel,
+        recipient=address[:254],
+        provider_id=provider_id[:200],
+        last_error="",
+        claimed_at=now,
+    )
+    return SendOutcome(ReminderStatus.SENT)
+
+
+@transaction.atomic
+def reminder_resend(*, reminder: Reminder, actor: AbstractBaseUser) -> Reminder:
+    """Gives a failed reminder another round of attempts, at once."""
+    from ..tasks import reminder_send as task
+
+    reminder = Reminder.objects.select_for_update().select_related("session").get(pk=reminder.pk)
+    if reminder.status != ReminderStatus.FAILED:
+        raise ValidationError(_("Only a failed reminder can be sent again."))
+    if reminder.session.scheduled_start <= timezone.now():
+        raise ValidationError(_("The session has begun; the reminder is no longer useful."))
+    reminder.status = ReminderStatus.PENDING
+    reminder.attempts = 0
+    reminder.due_at = reminder.enqueued_at = timezone.now()
+    reminder.reason = _("Sent again by %(who)s.") % {"who": actor.get_username()}
+    reminder.save(update_fields=["status", "attempts", "due_at", "enqueued_at", "reason"])
+    task.delay_on_commit(reminder.pk)
+    return reminder
