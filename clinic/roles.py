@@ -33,6 +33,9 @@ ROLE_PERMISSIONS: Mapping[str, frozenset[str]] = {
             "treatments.add_session",
             "treatments.change_session",
             "treatments.view_session",
+            # Every reminder in the admin; changing one is sending a failed one again.
+            "treatments.view_reminder",
+            "treatments.change_reminder",
         }
     ),
     PRACTITIONER: frozenset(

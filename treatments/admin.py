@@ -13,7 +13,16 @@ from clinic.forms import add_service_errors
 
 from . import selectors, services
 from .forms import PlannedSessionFormSet
-from .models import Course, Protocol, Room, Session, SessionProduct, SessionStatus
+from .models import (
+    Course,
+    Protocol,
+    Reminder,
+    ReminderStatus,
+    Room,
+    Session,
+    SessionProduct,
+    SessionStatus,
+)
 
 
 @admin.register(Protocol)
@@ -217,6 +226,21 @@ class SessionProductInline(admin.TabularInline):
         return False
 
 
+class ReminderInline(admin.TabularInline):
+    model = Reminder
+    fields = ["channel", "due_at", "status", "reason", "attempts", "sent_at", "last_error"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    verbose_name_plural = _("reminders")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 def _status_action(status, label):
     def action(modeladmin, request, queryset):
         done = 0
@@ -255,7 +279,7 @@ class SessionAdmin(HistoryAdmin):
     list_select_related = ["course__patient", "practitioner", "room"]
     search_fields = ["course__patient__family_name", "course__patient__given_name"]
     date_hierarchy = "scheduled_start"
-    inlines = [SessionProductInline]
+    inlines = [SessionProductInline, ReminderInline]
     change_form_template = "admin/treatments/session/change_form.html"
     fields = [
         "course",
@@ -387,3 +411,99 @@ class SessionAdmin(HistoryAdmin):
                 "now": timezone.now(),
             },
         )
+
+
+@admin.register(Reminder)
+class ReminderAdmin(admin.ModelAdmin):
+    """Every reminder, read-only: the pipeline writes them. A failed one can be sent again."""
+
+    list_display = [
+        "due_at",
+        "channel",
+        "status",
+        "patient",
+        "session_start",
+        "attempts",
+        "sent_at",
+        "problem",
+    ]
+    list_filter = ["status", "channel", ("due_at", admin.DateFieldListFilter)]
+    list_select_related = ["session__course__patient"]
+    search_fields = [
+        "session__course__patient__family_name",
+        "session__course__patient__given_name",
+    ]
+    date_hierarchy = "due_at"
+    fields = [
+        "session_link",
+        "channel",
+        "before",
+        "session_start",
+        "due_at",
+        "status",
+        "reason",
+        "attempts",
+        "enqueued_at",
+        "claimed_at",
+        "sent_at",
+        "recipient",
+        "provider_id",
+        "last_error",
+        "created_at",
+    ]
+    readonly_fields = fields
+    actions = ["resend"]
+
+    @admin.display(description=_("patient"), ordering="session__course__patient__family_name")
+    def patient(self, reminder):
+        return reminder.session.course.patient
+
+    @admin.display(description=_("session"))
+    def session_link(self, reminder):
+        return format_html(
+            '<a href="{}">{}</a>',
+            reverse("admin:treatments_session_change", args=[reminder.session_id]),
+            reminder.session,
+        )
+
+    @admin.display(description=_("why"))
+    def problem(self, reminder):
+        return reminder.last_error if reminder.status == ReminderStatus.FAILED else reminder.reason
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "show_save": False,
+            "show_save_and_continue": False,
+            "show_save_and_add_another": False,
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    @admin.action(description=_("Send the failed reminders again"), permissions=["change"])
+    def resend(self, request, queryset):
+        done = 0
+        for reminder in queryset.filter(status=ReminderStatus.FAILED):
+            try:
+                services.reminder_resend(reminder=reminder, actor=request.user)
+                done += 1
+            except ValidationError as error:
+                self.message_user(
+                    request, f"{reminder}: {' '.join(error.messages)}", messages.ERROR
+                )
+        skipped = queryset.exclude(status=ReminderStatus.FAILED).count()
+        if done:
+            self.message_user(
+                request, _("%(count)d reminder(s) sent again.") % {"count": done}, messages.SUCCESS
+            )
+        if skipped:
+            self.message_user(
+                request,
+                _("%(count)d reminder(s) had not failed and were left alone.") % {"count": skipped},
+                messages.WARNING,
+            )

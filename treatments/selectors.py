@@ -9,7 +9,7 @@ from django.utils.translation import gettext as _
 
 from inventory.models import Lot
 
-from .models import Course, Room, Session, SessionProduct, SessionStatus
+from .models import Course, Reminder, ReminderStatus, Room, Session, SessionProduct, SessionStatus
 from .services import propose_dates
 
 DEFAULT_START = time(10, 0)
@@ -58,12 +58,20 @@ def proposed_sessions(*, course: Course, skip: set[int]) -> list[dict]:
     ]
 
 
+# What the pages show of a session's reminders: those still meant to go, and what went.
+_REMINDERS = Prefetch(
+    "reminders",
+    queryset=Reminder.objects.exclude(status=ReminderStatus.CANCELLED).order_by("due_at", "id"),
+)
+
+
 def day_sessions(*, practitioner, day: date) -> QuerySet[Session]:
     """A practitioner's sessions on a day, in time order, with what the list shows."""
     return (
         Session.objects.for_practitioner(practitioner)
         .filter(scheduled_start__date=day)
         .select_related("course__patient", "course__protocol", "room")
+        .prefetch_related(_REMINDERS)
         .order_by("scheduled_start")
     )
 
@@ -75,7 +83,8 @@ def session_detail_queryset() -> QuerySet[Session]:
         Prefetch(
             "products",
             queryset=SessionProduct.objects.select_related("product", "lot").order_by("id"),
-        )
+        ),
+        _REMINDERS,
     )
 
 
