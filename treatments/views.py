@@ -279,32 +279,29 @@ def lot_recall(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _appointment_page(request: HttpRequest, token: str, action: str) -> HttpResponse:
-    context = {"action": action, "clinic_phone": settings.CLINIC_PHONE}
-    try:
-        session = services.appointment_from_link(token=token, action=action)
-    except LinkError as error:
-        return render(
-            request, "treatments/appointment.html", {**context, "problem": str(error)}, status=400
-        )
-    with translation.override(session.course.patient.preferred_language):
-        done = None
-        if request.method == "POST":
-            try:
+    language = services.appointment_language(token) or translation.get_language()
+    with translation.override(language):
+        context = {"action": action, "clinic_phone": settings.CLINIC_PHONE}
+        try:
+            session = services.appointment_from_link(token=token, action=action)
+            done = None
+            if request.method == "POST":
                 if action == "confirm":
                     session, changed = services.appointment_confirm(token=token)
                     done = "confirmed" if changed else "already confirmed"
                 else:
                     session = services.appointment_cancel(token=token)
                     done = "cancelled"
-            except LinkError as error:
-                return render(
-                    request,
-                    "treatments/appointment.html",
-                    {**context, "problem": str(error)},
-                    status=400,
-                )
-        elif action == "confirm" and session.status == SessionStatus.CONFIRMED:
-            done = "already confirmed"
+            elif action == "confirm" and session.status == SessionStatus.CONFIRMED:
+                done = "already confirmed"
+        except LinkError as error:
+            return render(
+                request,
+                "treatments/appointment.html",
+                {**context, "problem": str(error)},
+                status=400,
+            )
+        # The response renders lazily: render it here, in the patient's language.
         return render(
             request,
             "treatments/appointment.html",

@@ -159,6 +159,13 @@ ACCESS = {
     "admin:treatments_session_history": ("login", 200, "login", 403),
     "admin:treatments_session_cancel": ("login", 200, "login", 403),
     "admin:treatments_session_delete": ("login", 403, "login", 403),
+    "admin:treatments_reminder_changelist": ("login", 200, "login", 403),
+    "admin:treatments_reminder_change": ("login", 200, "login", 403),
+    "admin:treatments_reminder_add": ("login", 403, "login", 403),
+    "admin:treatments_reminder_delete": ("login", 403, "login", 403),
+    # The patient's links from a reminder: the signed token is the key, not a login.
+    "appointment_confirm": (200, 200, 200, 200),
+    "appointment_cancel": (200, 200, 200, 200),
 }
 ROLES = [None, RECEPTION, PRACTITIONER, MANAGER]
 
@@ -205,6 +212,16 @@ def _url(name, patient, consent, lot, session=None):
         "admin:treatments_course_plan",
     ):
         return reverse(name, args=[session.course_id])
+    if name in ("admin:treatments_reminder_change", "admin:treatments_reminder_delete"):
+        return reverse(name, args=[session.reminders.first().pk])
+    if name in ("appointment_confirm", "appointment_cancel"):
+        from treatments.reminder_policy import link_token
+
+        action = name.removeprefix("appointment_")
+        token = link_token(
+            session_id=session.pk, session_start=session.scheduled_start, action=action
+        )
+        return reverse(name, args=[token])
     if name == "reports:stock_lot_recall":
         return reverse(name, args=[lot.pk])
     if name in (

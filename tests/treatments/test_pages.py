@@ -25,9 +25,11 @@ def client_of(client, practitioner):
 
 def session_form(start=None, end=None, **fields) -> dict:
     """The admin's session change form as a browser posts it: the new times (if the session
-    can still move), the other fields, and an empty product-lines inline."""
+    can still move), the other fields, and the read-only inlines (product lines, reminders) as
+    they come back when nothing in them was touched."""
     data = {
-        f"products-{name}": "0"
+        f"{inline}-{name}": "0"
+        for inline in ("products", "reminders")
         for name in ("TOTAL_FORMS", "INITIAL_FORMS", "MIN_NUM_FORMS", "MAX_NUM_FORMS")
     }
     for name, moment in (("scheduled_start", start), ("scheduled_end", end)):

@@ -1,7 +1,12 @@
 """The treatments app's writes: sessions (planning, booking, completing, amending), reminders
 (planning, dispatching, sending) and the patient's links. Callers import from here."""
 
-from .links import appointment_cancel, appointment_confirm, appointment_from_link
+from .links import (
+    appointment_cancel,
+    appointment_confirm,
+    appointment_from_link,
+    appointment_language,
+)
 from .reminders import (
     reminder_resend,
     reminder_send,
@@ -42,6 +47,7 @@ __all__ = [
     "appointment_cancel",
     "appointment_confirm",
     "appointment_from_link",
+    "appointment_language",
     "check_free",
     "course_close",
     "course_plan",

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core import signing
 from django.core.mail import send_mail
 from django.db import transaction
 from django.template.loader import render_to_string
@@ -16,10 +17,24 @@ from clinic.accounts import system_user
 from clinic.roles import RECEPTION
 
 from ..models import Session, SessionStatus
-from ..reminder_policy import LinkError, read_link_token
+from ..reminder_policy import LINK_SALT, LinkError, read_link_token
 from .sessions import session_cancel, session_set_status
 
 CANCELLED = (SessionStatus.CANCELLED_BY_PATIENT, SessionStatus.CANCELLED_BY_CLINIC)
+
+
+def appointment_language(token: str) -> str | None:
+    """The patient's language, so that even a refusal speaks it; None for a link that is not
+    genuine."""
+    try:
+        session_id = int(signing.loads(token, salt=LINK_SALT)["s"])
+    except (signing.BadSignature, KeyError, TypeError, ValueError):
+        return None
+    return (
+        Session.objects.filter(pk=session_id)
+        .values_list("course__patient__preferred_language", flat=True)
+        .first()
+    )
 
 
 def appointment_from_link(*, token: str, action: str, now: datetime | None = None) -> Session:
@@ -31,7 +46,7 @@ def appointment_from_link(*, token: str, action: str, now: datetime | None = Non
         raise LinkError(_("This appointment no longer exists. Please call the clinic."))
     if session.status in CANCELLED:
         raise LinkError(_("This appointment has been cancelled."))
-    if session.scheduled_start != start:
+    if int(session.scheduled_start.timestamp()) != int(start.timestamp()):
         raise LinkError(
             _("This appointment has been moved. The reminder for the new time has links that work.")
         )

@@ -148,8 +148,9 @@ def _send_email(message: EmailMultiAlternatives) -> None:
     for attempt in (1, 2):
         reused = _email_connection is not None
         if not reused:
-            _email_connection = get_connection(fail_silently=False)
-            _email_connection.open()
+            connection = get_connection(fail_silently=False)
+            connection.open()
+            _email_connection = connection
         message.connection = _email_connection
         try:
             message.send()
@@ -189,10 +190,11 @@ def _deliver(reminder: Reminder, channel: str, address: str) -> str:
     return send_sms(SmsMessage(to=address, body=content.sms, reference=reminder.reference))
 
 
-def _finish(reminder_id: int, claimed_at: datetime, **fields) -> bool:
+def _finish(reminder_id: int, claim: datetime, **fields) -> bool:
+    """Records the outcome of a claim, unless the sweeper has taken the claim back meanwhile."""
     return bool(
         Reminder.objects.filter(
-            pk=reminder_id, status=ReminderStatus.SENDING, claimed_at=claimed_at
+            pk=reminder_id, status=ReminderStatus.SENDING, claimed_at=claim
         ).update(**fields)
     )
 
