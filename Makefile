@@ -20,10 +20,15 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt constraints-build.txt | $(BI
 	$(PIP) -r requirements-dev.txt
 	touch $@ $(VENV)/.runtime
 
+# The web server in the foreground and, beside it, a Celery worker with beat that sends the
+# reminders (printed to this console); stopping the server stops the worker too.
 run: $(VENV)/.runtime
 	$(DEV) $(BIN)/python manage.py migrate --noinput
 	$(DEV) $(BIN)/python manage.py seed_demo
 	@echo "Serving the demo clinic on http://127.0.0.1:8000/ (Ctrl-C stops it)"
+	@$(DEV) $(BIN)/celery -A clinic worker --beat --concurrency 1 --loglevel INFO \
+		--schedule var/celerybeat-schedule & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
 	$(DEV) $(BIN)/python manage.py runserver 127.0.0.1:8000
 
 test: $(VENV)/.dev
