@@ -39,21 +39,24 @@ class ReportFilterForm(forms.Form):
         choices=[("day", _("Day")), ("week", _("Week")), ("month", _("Month"))],
     )
 
+    # Bootstrap's classes, as crispy-forms gives them; the report pages lay the form out
+    # themselves (inventory/reports/_frame.html).
+    WIDGET_CLASSES = {forms.DateInput: "dateinput form-control", forms.Select: "select form-select"}
+
     def __init__(self, *args, fields: list[str], default_days: int = 30, **kwargs):
         super().__init__(*args, **kwargs)
         for name in list(self.fields):
             if name not in fields:
                 del self.fields[name]
+        for field in self.fields.values():
+            field.widget.attrs["class"] = self.WIDGET_CLASSES[type(field.widget)]
         self.default_days = default_days
-        self.helper = FormHelper()
-        self.helper.form_method = "get"
-        self.helper.layout = Layout(
-            Row(
-                *[Column(name, css_class="col-sm-6 col-md") for name in self.fields],
-                css_class="align-items-end",
-            ),
-        )
-        self.helper.add_input(Submit("", _("Show")))
+
+    def full_clean(self):
+        super().full_clean()
+        for name in self.errors:
+            if name in self.fields:
+                self.fields[name].widget.attrs["class"] += " is-invalid"
 
     def clean(self):
         cleaned = super().clean()

@@ -5,11 +5,14 @@ Quantities are in each product's stock units; values are at the cost of the lot 
 moved (flows) or at the lot's current cost (snapshots of today)."""
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import NamedTuple
 
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.db.models import (
+    DateField,
     DecimalField,
     F,
     OuterRef,
@@ -20,7 +23,8 @@ from django.db.models import (
     Value,
     Window,
 )
-from django.db.models.functions import Coalesce, TruncDay, TruncMonth, TruncWeek
+from django.db.models.functions import Cast, Coalesce, TruncDay, TruncMonth, TruncWeek
+from django.db.models.query import EmptyQuerySet
 
 from clinic.substances import SubstanceCategory
 
@@ -218,14 +222,14 @@ def expiring(
 
 
 PERIODS = {"day": TruncDay, "week": TruncWeek, "month": TruncMonth}
-# What a flow is grouped by, in the monthly rollup and in the daily one.
-MONTH_KEYS = {"product": "product_id", "category": "product__category", "user": "actor_id"}
-DAY_KEYS = {"product": "product_id", "category": "product__category", "user": "actor_id"}
+# What a flow is grouped by: the same column in both rollups.
+FLOW_KEYS = {"product": "product_id", "category": "product__category", "user": "actor_id"}
 
 
-@dataclass
-class FlowRow:
-    period: date | None
+class FlowRow(NamedTuple):
+    """One period of one product, category (its code as label here) or user."""
+
+    period: date
     key: object
     label: str
     quantity: Decimal
@@ -254,6 +258,17 @@ class Span:
             edges.append((end, date_to))
         return cls((first, end), tuple(edges))
 
+    def edge_months(self) -> list[tuple[date, date, date]]:
+        """The edge days cut at month ends: (first day of the month, first day, last day). A
+        period shorter than a whole month can straddle two months; no month comes twice."""
+        pieces = []
+        for start, end in self.edges:
+            while start <= end:
+                last = min(end, _next_month(start) - timedelta(days=1))
+                pieces.append((start.replace(day=1), start, last))
+                start = last + timedelta(days=1)
+        return pieces
+
 
 def _next_month(day: date) -> date:
     return (day.replace(day=1) + timedelta(days=32)).replace(day=1)
@@ -278,16 +293,18 @@ def _day_rows(kinds, ranges, category: str | None) -> QuerySet[StockDay]:
     return rows.filter(product__category=category) if category else rows
 
 
-def _labels(group: str, keys: set) -> dict:
-    if group == "product":
-        return dict(Product.objects.filter(pk__in=keys).values_list("id", "name"))
-    if group == "user":
-        return dict(
-            get_user_model()
-            .objects.filter(pk__in=keys)
-            .values_list("id", get_user_model().USERNAME_FIELD)
-        )
-    return {key: key for key in keys}
+def _flow_labels(group: str) -> tuple[str, str]:
+    """The label column of a flow grouped by `group`, and the join that brings it."""
+    if group == "category":
+        return "flows.flow_key", ""
+    model = Product if group == "product" else get_user_model()
+    name_field = "name" if group == "product" else model.USERNAME_FIELD
+    quote = connection.ops.quote_name
+    return (
+        f"names.{quote(model._meta.get_field(name_field).column)}",
+        f"JOIN {quote(model._meta.db_table)} AS names "
+        f"ON names.{quote(model._meta.pk.column)} = flows.flow_key",
+    )
 
 
 def consumption(
@@ -299,41 +316,48 @@ def consumption(
     period: str = "month",
 ) -> list[FlowRow]:
     """Net consumption (reversals deducted) per period and per product, category or acting
-    user, as positive quantities and values. Per month: whole months from the monthly rollup,
-    the edge days from the daily one; per day or week: the daily rollup. Grouped by ids, then
-    one small query for the names: three queries at most."""
+    user, as positive quantities and values, by period and label. One query.
+
+    Per month: whole months from the monthly rollup, and each month's edge days from the daily
+    one, with that month as a constant (truncating each daily row's date to its month took
+    as long as the rest of the query); no month comes from two parts, so the parts are a
+    UNION ALL and nothing is summed across them. Per day or week: the daily rollup. The parts
+    group by ids; the names are joined to the few thousand groups, not to every rollup row,
+    and the database sorts them, which the ORM cannot write around a union."""
     kinds = [MovementKind.CONSUMPTION]
+    key = F(FLOW_KEYS[group])
     if period == "month":
         span = Span.of(date_from, date_to)
-        parts = [
-            _month_rows(kinds, span, category).values(
-                flow_period=F("month"), flow_key=F(MONTH_KEYS[group])
-            ),
-            _day_rows(kinds, span.edges, category).values(
-                flow_period=TruncMonth("day"), flow_key=F(DAY_KEYS[group])
-            ),
+        parts = [_month_rows(kinds, span, category).values(flow_period=F("month"), flow_key=key)]
+        parts += [
+            _day_rows(kinds, [(start, end)], category).values(
+                flow_period=Value(month, output_field=DateField()), flow_key=key
+            )
+            for month, start, end in span.edge_months()
         ]
     else:
+        truncated = Cast(PERIODS[period]("day"), output_field=DateField())
         parts = [
             _day_rows(kinds, [(date_from, date_to)], category).values(
-                flow_period=PERIODS[period]("day"), flow_key=F(DAY_KEYS[group])
+                flow_period=truncated, flow_key=key
             )
         ]
-    totals: dict[tuple, list[Decimal]] = {}
-    for part in parts:
-        summed = part.annotate(quantity=Sum("quantity"), value=Sum("value")).order_by()
-        for period_start, key, quantity, value in summed.values_list(
-            "flow_period", "flow_key", "quantity", "value"
-        ):
-            total = totals.setdefault((period_start, key), [ZERO, ZERO])
-            total[0] -= quantity
-            total[1] -= value
-    labels = _labels(group, {key for _, key in totals})
-    rows = [
-        FlowRow(period, key, labels.get(key, str(key)), quantity, value)
-        for (period, key), (quantity, value) in totals.items()
+    summed = [
+        part.annotate(flow_quantity=-Sum("quantity"), flow_value=-Sum("value")).order_by()
+        for part in parts
+        if not isinstance(part, EmptyQuerySet)
     ]
-    return sorted(rows, key=lambda row: (row.period, str(row.label)))
+    if not summed:
+        return []
+    flows, params = summed[0].union(*summed[1:], all=True).query.sql_with_params()
+    label, join = _flow_labels(group)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT flows.flow_period, flows.flow_key, {label}, flows.flow_quantity, "
+            f"flows.flow_value FROM ({flows}) AS flows {join} ORDER BY 1, 3, 2",
+            params,
+        )
+        return [FlowRow._make(row) for row in cursor.fetchall()]
 
 
 @dataclass
@@ -430,9 +454,23 @@ def valuation(*, as_of: date, today: date, category: str | None = None) -> list[
     return [totals[key] for key in sorted(totals) if totals[key].quantity > 0]
 
 
+class LedgerLine(NamedTuple):
+    id: int
+    occurred_at: datetime
+    kind: str
+    quantity: Decimal
+    balance: Decimal
+    actor_username: str
+    actor_name: str  # first and last name, or empty
+    waste_reason: str
+    reason: str
+    reference: str
+    reverses_id: int | None
+
+
 def lot_ledger(
     *, lot: Lot, date_from: date | None = None, date_to: date | None = None
-) -> list[StockMovement]:
+) -> list[LedgerLine]:
     """The movements of one lot, oldest first, with the balance after each: a running sum
     (a window over the lot's movements) plus, when the period starts later, what came before
     it. Two queries."""
@@ -448,14 +486,32 @@ def lot_ledger(
         movements = movements.filter(occurred_at__date__gte=date_from)
     if date_to:
         movements = movements.filter(occurred_at__date__lte=date_to)
-    rows = list(
-        movements.select_related("actor")
-        .annotate(running=Window(Sum("quantity"), order_by=[F("occurred_at").asc(), F("id").asc()]))
+    rows = (
+        movements.annotate(
+            running=Window(Sum("quantity"), order_by=[F("occurred_at").asc(), F("id").asc()])
+        )
         .order_by("occurred_at", "id")
+        .values_list(
+            "id",
+            "occurred_at",
+            "kind",
+            "quantity",
+            "running",
+            f"actor__{get_user_model().USERNAME_FIELD}",
+            "actor__first_name",
+            "actor__last_name",
+            "waste_reason",
+            "reason",
+            "reference",
+            "reverses_id",
+        )
     )
-    for movement in rows:
-        movement.balance = opening + movement.running
-    return rows
+    return [
+        LedgerLine(
+            pk, at, kind, quantity, opening + running, username, f"{first} {last}".strip(), *rest
+        )
+        for pk, at, kind, quantity, running, username, first, last, *rest in rows
+    ]
 
 
 @dataclass

@@ -1,8 +1,11 @@
 """The managers' stock pages: receiving, and the stock reports. Each report answers as a page,
 as CSV (?format=csv), and the consumption report also as a chart (SVG)."""
 
-from decimal import Decimal
+from collections.abc import Callable
+from datetime import date
+from decimal import ROUND_HALF_UP, Context, Decimal
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.contrib.auth.mixins import PermissionRequiredMixin
@@ -10,8 +13,10 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import floatformat
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import get_format
 from django.utils.translation import gettext as _
 from django.views import View
 
@@ -22,7 +27,7 @@ from clinic.substances import SubstanceCategory
 from . import reports, services
 from .charts import consumption_chart
 from .forms import ReceiveForm, ReportFilterForm, ScanForm
-from .models import Lot, MovementKind, WasteReason
+from .models import Lot, LotStatus, MovementKind, StockUnit, WasteReason
 from .scanning import scan_parse
 
 PRODUCTS_PER_PAGE = 50
@@ -77,6 +82,57 @@ def receive(request: HttpRequest) -> HttpResponse:
     return render(request, "inventory/receive.html", {"scan_form": scan_form, "form": form})
 
 
+class Figures:
+    """A report's numbers as the templates' `floatformat` filter writes them, in the request's
+    language. Through the filter, which looks the language's formats up again for every cell,
+    a few hundred rows took several times as long as the report's queries."""
+
+    WIDE = Context(prec=60)  # room for any sum of money, as the filter allows
+
+    def __init__(self) -> None:
+        self.point = get_format("DECIMAL_SEPARATOR")
+        # Grouped thousands only if the settings ask for them: then the filter itself.
+        self.exact = not settings.USE_THOUSAND_SEPARATOR
+
+    def quantity(self, value: Decimal | None) -> str:
+        """As floatformat:"-3": a whole number bare, any other to three decimal places."""
+        if self.exact and isinstance(value, Decimal) and value == value.to_integral_value():
+            return str(int(value))
+        return self._places(value, -3)
+
+    def money(self, value: Decimal | None) -> str:
+        """As floatformat:2."""
+        return self._places(value, 2)
+
+    def _places(self, value: Decimal | None, arg: int) -> str:
+        if not (self.exact and isinstance(value, Decimal) and value.is_finite()):
+            return floatformat(value, arg)
+        rounded = value.quantize(QUANTA[abs(arg)], rounding=ROUND_HALF_UP, context=self.WIDE)
+        text = f"{rounded.copy_abs() if rounded.is_zero() else rounded:f}"
+        return text if self.point == "." else text.replace(".", self.point)
+
+
+QUANTA = {2: Decimal("0.01"), 3: Decimal("0.001")}
+
+
+def _day(day: date) -> str:
+    """As the filter date:"d/m/Y"."""
+    return f"{day:%d/%m/%Y}"
+
+
+def _labels(choices) -> dict[str, str]:
+    """Choice labels translated once a request, not once a row."""
+    return {value: str(label) for value, label in choices}
+
+
+def _lot_ledger_urls() -> Callable[[int], str]:
+    """The ledger link of any lot from one reverse() a request rather than one a row: the URL
+    of a marker id, cut around it (the path's int converter writes an id as its digits)."""
+    marker = 987654321
+    before, after = reverse("reports:stock_lot_ledger", args=[marker]).split(str(marker))
+    return lambda lot_id: f"{before}{lot_id}{after}"
+
+
 class StockReport(PermissionRequiredMixin, View):
     """Parses the filters, builds the report, answers as page or CSV."""
 
@@ -99,28 +155,32 @@ class StockReport(PermissionRequiredMixin, View):
         filters = form.cleaned_data
         context = self.build(filters, **kwargs)
         form.show_applied()
-        if request.GET.get("format") == "csv":
+        if self.wants_csv():
             header, rows = self.csv(context)
             return csv_response(
                 filename=f"{self.csv_name}-{filters['date_to']}.csv", header=header, rows=rows
             )
         query = request.GET.copy()
         query["format"] = "csv"
-        return render(
-            request,
-            self.template_name,
-            {
-                **context,
-                "form": form,
-                "filters": filters,
-                "title": self.title,
-                "csv_url": f"?{query.urlencode()}",
-                "today": timezone.localdate(),
-            },
+        context.update(
+            form=form,
+            filters=filters,
+            title=self.title,
+            csv_url=f"?{query.urlencode()}",
+            today=timezone.localdate(),
         )
+        context.update(self.lines(context, Figures()))
+        return render(request, self.template_name, context)
+
+    def wants_csv(self) -> bool:
+        return self.request.GET.get("format") == "csv"
 
     def build(self, filters: dict, **kwargs) -> dict:
         raise NotImplementedError
+
+    def lines(self, context: dict, figures: Figures) -> dict:
+        """For the page only: the rows it shows, their figures and dates already written out."""
+        return {}
 
     def paginate(self, rows: list, per_page: int = ROWS_PER_PAGE) -> dict:
         """A page of the rows for the screen (the CSV has them all), and the query string
@@ -150,12 +210,44 @@ class OnHand(StockReport):
         today = timezone.localdate()
         all_products = reports.on_hand(category=filters["category"], today=today, with_lots=False)
         paged = self.paginate(all_products, PRODUCTS_PER_PAGE)
-        products = all_products if self.request.GET.get("format") == "csv" else list(paged["page"])
+        products = all_products if self.wants_csv() else list(paged["page"])
         reports.attach_lots(products)
         return {
             "products": products,
             **paged,
             "total_value": sum((p.value for p in all_products), Decimal(0)),
+        }
+
+    def lines(self, context, figures):
+        today = timezone.localdate()
+        categories, units = _labels(SubstanceCategory.choices), _labels(StockUnit.choices)
+        statuses, ledger_url = _labels(LotStatus.choices), _lot_ledger_urls()
+        return {
+            "lines": [
+                {
+                    "name": p.name,
+                    "category": categories[p.category],
+                    "usable": figures.quantity(p.usable),
+                    "unit": units[p.stock_unit],
+                    "on_hand": figures.quantity(p.on_hand),
+                    "value": figures.money(p.value),
+                    "lots": [
+                        {
+                            "url": ledger_url(lot.lot_id),
+                            "number": lot.lot_number,
+                            "expiry": _day(lot.expiry_date),
+                            "expired": lot.expiry_date < today,
+                            "held": lot.status != LotStatus.AVAILABLE,
+                            "status": statuses[lot.status],
+                            "quantity": figures.quantity(lot.quantity),
+                            "value": figures.money(lot.value),
+                        }
+                        for lot in p.lots
+                    ],
+                }
+                for p in context["products"]
+            ],
+            "total_value": figures.money(context["total_value"]),
         }
 
     def csv(self, context):
@@ -170,14 +262,16 @@ class OnHand(StockReport):
             _("Unit cost"),
             _("Value"),
         ]
+        categories, units = _labels(SubstanceCategory.choices), _labels(StockUnit.choices)
+        statuses = _labels(LotStatus.choices)
         rows = [
             [
                 p.name,
-                _category(p.category),
-                p.unit_label,
+                categories[p.category],
+                units[p.stock_unit],
                 lot.lot_number,
                 lot.expiry_date,
-                lot.status_label,
+                statuses[lot.status],
                 lot.quantity,
                 lot.unit_cost,
                 lot.value,
@@ -199,11 +293,35 @@ class LowStock(StockReport):
             "products": reports.low_stock(category=filters["category"], today=timezone.localdate())
         }
 
+    def lines(self, context, figures):
+        categories, units = _labels(SubstanceCategory.choices), _labels(StockUnit.choices)
+        return {
+            "lines": [
+                (
+                    p.name,
+                    categories[p.category],
+                    figures.quantity(p.usable),
+                    units[p.stock_unit],
+                    figures.quantity(p.on_hand),
+                    figures.quantity(p.reorder_level),
+                )
+                for p in context["products"]
+            ]
+        }
+
     def csv(self, context):
+        categories, units = _labels(SubstanceCategory.choices), _labels(StockUnit.choices)
         return (
             [_("Product"), _("Category"), _("Unit"), _("Usable"), _("On hand"), _("Reorder level")],
             [
-                [p.name, _category(p.category), p.unit_label, p.usable, p.on_hand, p.reorder_level]
+                [
+                    p.name,
+                    categories[p.category],
+                    units[p.stock_unit],
+                    p.usable,
+                    p.on_hand,
+                    p.reorder_level,
+                ]
                 for p in context["products"]
             ],
         )
@@ -243,7 +361,29 @@ class Expiring(StockReport):
             "base_query": query.urlencode(),
         }
 
+    def lines(self, context, figures):
+        units, statuses = _labels(StockUnit.choices), _labels(LotStatus.choices)
+        ledger_url = _lot_ledger_urls()
+
+        def line(lot: reports.ExpiringLot) -> tuple:
+            return (
+                lot.product,
+                ledger_url(lot.lot_id),
+                lot.lot_number,
+                _day(lot.expiry_date),
+                lot.days_left,
+                statuses[lot.status],
+                f"{figures.quantity(lot.quantity)} {units[lot.stock_unit]}",
+                figures.money(lot.value),
+            )
+
+        return {
+            "expired_lines": [line(lot) for lot in context["expired"]],
+            "expiring_lines": [line(lot) for lot in context["expiring"]],
+        }
+
     def csv(self, context):
+        units, statuses = _labels(StockUnit.choices), _labels(LotStatus.choices)
         return (
             [
                 _("Product"),
@@ -261,14 +401,17 @@ class Expiring(StockReport):
                     lot.lot_number,
                     lot.expiry_date,
                     lot.days_left,
-                    lot.status_label,
+                    statuses[lot.status],
                     lot.quantity,
-                    lot.unit_label,
+                    units[lot.stock_unit],
                     lot.value,
                 ]
                 for lot in context["expired"] + context["expiring"]
             ],
         )
+
+
+PERIOD_FORMATS = {"month": "%m/%Y", "week": "%d/%m/%Y", "day": "%d/%m/%Y"}
 
 
 class Consumption(StockReport):
@@ -278,7 +421,7 @@ class Consumption(StockReport):
     default_days = 90
     csv_name = "consumption"
 
-    def build(self, filters, **kwargs):
+    def rows(self, filters: dict) -> list[reports.FlowRow]:
         rows = reports.consumption(
             date_from=filters["date_from"],
             date_to=filters["date_to"],
@@ -287,8 +430,12 @@ class Consumption(StockReport):
             period=filters["period"],
         )
         if filters["group"] == "category":
-            for row in rows:
-                row.label = _category(row.key)
+            categories = _labels(SubstanceCategory.choices)
+            rows = [row._replace(label=categories[row.key]) for row in rows]
+        return rows
+
+    def build(self, filters, **kwargs):
+        rows = self.rows(filters)
         query = self.request.GET.copy()
         query.pop("format", None)
         return {
@@ -296,6 +443,21 @@ class Consumption(StockReport):
             **self.paginate(rows),
             "chart_url": f"{reverse('reports:stock_consumption_chart')}?{query.urlencode()}",
             "total_value": sum((row.value for row in rows), Decimal(0)),
+        }
+
+    def lines(self, context, figures):
+        period = PERIOD_FORMATS[context["filters"]["period"]]
+        return {
+            "lines": [
+                (
+                    format(row.period, period),
+                    row.label,
+                    figures.quantity(row.quantity),
+                    figures.money(row.value),
+                )
+                for row in context["page"]
+            ],
+            "total_value": figures.money(context["total_value"]),
         }
 
     def csv(self, context):
@@ -312,9 +474,8 @@ class ConsumptionChart(Consumption):
         )
         if not form.is_valid():
             return HttpResponse(status=400)
-        context = self.build(form.cleaned_data)
         svg = consumption_chart(
-            context["rows"],
+            self.rows(form.cleaned_data),
             title=_("Consumption at cost"),
             others_label=_("Others"),
             period=form.cleaned_data["period"],
@@ -389,14 +550,29 @@ class LotLedger(StockReport):
         movements = reports.lot_ledger(
             lot=lot, date_from=filters["date_from"], date_to=filters["date_to"]
         )
-        # Labels looked up once: Django rebuilds its choices map on every get_FOO_display().
-        kinds, reasons = dict(MovementKind.choices), dict(WasteReason.choices)
-        for movement in movements:
-            movement.kind_label = kinds[movement.kind]
-            movement.waste_label = reasons.get(movement.waste_reason, "")
         return {"lot": lot, "movements": movements, **self.paginate(movements)}
 
+    def lines(self, context, figures):
+        kinds, reasons = _labels(MovementKind.choices), _labels(WasteReason.choices)
+        return {
+            "lines": [
+                (
+                    f"{timezone.localtime(m.occurred_at):%d/%m/%Y %H:%M}",
+                    kinds[m.kind],
+                    m.reverses_id,
+                    figures.quantity(m.quantity),
+                    figures.quantity(m.balance),
+                    m.actor_name or m.actor_username,
+                    reasons.get(m.waste_reason, ""),
+                    m.reason,
+                    m.reference,
+                )
+                for m in context["page"]
+            ]
+        }
+
     def csv(self, context):
+        kinds, reasons = _labels(MovementKind.choices), _labels(WasteReason.choices)
         return (
             [
                 _("When"),
@@ -410,11 +586,11 @@ class LotLedger(StockReport):
             [
                 [
                     timezone.localtime(m.occurred_at),
-                    m.kind_label,
+                    kinds[m.kind],
                     m.quantity,
                     m.balance,
-                    m.actor.get_username(),
-                    m.waste_label or m.reason,
+                    m.actor_username,
+                    reasons.get(m.waste_reason) or m.reason,
                     m.reference,
                 ]
                 for m in context["movements"]

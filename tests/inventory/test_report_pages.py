@@ -1,0 +1,116 @@
+"""How the stock report pages write their figures, cut periods and show their filters."""
+
+from datetime import datetime, time, timedelta
+from decimal import Decimal
+
+import pytest
+from django.template.defaultfilters import floatformat
+from django.urls import reverse
+from django.utils import timezone, translation
+
+from inventory import reports, services
+from inventory.views import Figures
+from tests.factories import ProductFactory, UserFactory, receive
+
+TODAY = timezone.localdate()
+
+FIGURES = [
+    "0",
+    "0.000",
+    "-0.0004",
+    "5",
+    "5.000",
+    "-12",
+    "1.5",
+    "-1.5",
+    "0.0005",
+    "0.0004",
+    "2.345",
+    "2.3449",
+    "-2.345",
+    "0.005",
+    "-0.005",
+    "-0.004",
+    "1234567.89123",
+    "16203459.07000",
+    "99999999999.99999",
+]
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+@pytest.mark.parametrize("text", FIGURES)
+def test_figures_are_written_as_the_floatformat_filter_writes_them(language, text):
+    value = Decimal(text)
+    with translation.override(language):
+        figures = Figures()
+        assert figures.quantity(value) == floatformat(value, "-3")
+        assert figures.money(value) == floatformat(value, 2)
+
+
+def test_figures_follow_the_language():
+    with translation.override("es"):
+        assert Figures().money(Decimal("12.5")) == "12,50"
+
+
+def at(day):
+    return timezone.make_aware(datetime.combine(day, time(10)))
+
+
+@pytest.mark.django_db
+def test_consumption_per_month_over_days_on_both_sides_of_a_month_end():
+    """A period shorter than a month that straddles two months has no whole month: its days
+    come from the daily rollup, each under its own month."""
+    product = ProductFactory()
+    ana = UserFactory(username="ana")
+    month_start = (TODAY.replace(day=1) - timedelta(days=1)).replace(day=1)  # last month's 1st
+    receive(
+        product, quantity="100", cost="2", actor=ana, occurred_at=at(month_start - timedelta(60))
+    )
+    for back, quantity in ((3, 1), (1, 2), (0, 4)):  # before the 1st, then on it
+        day = month_start - timedelta(days=back)
+        services.stock_consume(
+            product=product, quantity=Decimal(quantity), on=day, actor=ana, occurred_at=at(day)
+        )
+    services.stock_consume(
+        product=product,
+        quantity=Decimal(8),
+        on=month_start + timedelta(days=2),
+        actor=ana,
+        occurred_at=at(month_start + timedelta(days=2)),
+    )
+    window = {"date_from": month_start - timedelta(days=5), "date_to": month_start + timedelta(3)}
+    assert reports.Span.of(**window).months is None
+    rows = reports.consumption(**window, group="product", period="month")
+    previous = (month_start - timedelta(days=1)).replace(day=1)
+    assert [(r.period, r.label, r.quantity, r.value) for r in rows] == [
+        (previous, product.name, 3, 6),
+        (month_start, product.name, 12, 24),
+    ]
+
+
+@pytest.mark.django_db
+def test_consumption_page_shows_its_rows_figures_in_the_language(manager_client):
+    product = ProductFactory(name="Vitamin C")
+    ana = UserFactory(username="ana")
+    receive(product, quantity="10", cost="2.25", actor=ana, occurred_at=at(TODAY - timedelta(9)))
+    services.stock_consume(product=product, quantity=Decimal("1.5"), on=TODAY, actor=ana)
+    page = manager_client.get(
+        reverse("reports:stock_consumption"),
+        {"group": "product", "period": "week"},
+        HTTP_ACCEPT_LANGUAGE="es",
+    ).content.decode()
+    week = TODAY - timedelta(days=TODAY.weekday())
+    assert f"semana del {week:%d/%m/%Y}</td><td>Vitamin C</td>" in page
+    assert '<td class="text-end">1,500</td><td class="text-end">3,38</td>' in page
+
+
+@pytest.mark.django_db
+def test_report_filters_mark_the_field_in_error(manager_client):
+    response = manager_client.get(
+        reverse("reports:stock_consumption"), {"date_from": "soon", "group": "product"}
+    )
+    page = response.content.decode()
+    assert response.status_code == 400
+    assert 'class="dateinput form-control is-invalid"' in page
+    assert '<span id="error_1_id_date_from"><strong>Enter a valid date.</strong></span>' in page
+    assert 'class="select form-select" id="id_group"' in page
