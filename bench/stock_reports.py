@@ -405,8 +405,8 @@ def fill(args, today: date) -> float:
     # autovacuum from starting on the fresh tables in the middle of the measurements.
     with connection.cursor() as cursor:
         cursor.execute(
-            "VACUUM (ANALYZE) inventory_stockmovement, inventory_stockday, inventory_lot, "
-            "inventory_product, inventory_supplier"
+            "VACUUM (ANALYZE) inventory_stockmovement, inventory_stockday, inventory_stockmonth, "
+            "inventory_lot, inventory_product, inventory_supplier"
         )
     print(f"  vacuum, analyze: {time.perf_counter() - step:.1f} s")
     return time.perf_counter() - started
@@ -619,20 +619,26 @@ CONSUMPTION_SQL = {
 MONTHLY_EDGES = """
     (d.day BETWEEN %(edge1_from)s AND %(edge1_to)s OR d.day BETWEEN %(edge2_from)s AND %(edge2_to)s)
 """
-CONSUMPTION_SQL["product", "monthly"] = f"""
-    SELECT g.period, p.id, p.name, -sum(g.quantity), -sum(g.value)
-    FROM (SELECT m.month AS period, m.product_id, sum(m.quantity) AS quantity,
-                 sum(m.value) AS value
+# Each edge lies within one month, which the query is given: grouping the edge days under a
+# constant month is cheaper than truncating every day's date.
+CONSUMPTION_SQL["product", "monthly"] = """
+    SELECT g.period, p.id, p.name, g.quantity, g.value
+    FROM (SELECT m.month AS period, m.product_id, -sum(m.quantity) AS quantity,
+                 -sum(m.value) AS value
           FROM inventory_stockmonth AS m
           WHERE m.kind = 'consumption' AND m.month >= %(month_from)s AND m.month < %(month_to)s
           GROUP BY 1, 2
           UNION ALL
-          SELECT date_trunc('month', d.day)::date, d.product_id, sum(d.quantity), sum(d.value)
+          SELECT %(edge1_month)s::date, d.product_id, -sum(d.quantity), -sum(d.value)
           FROM inventory_stockday AS d
-          WHERE d.kind = 'consumption' AND {MONTHLY_EDGES}
-          GROUP BY 1, 2) AS g
+          WHERE d.kind = 'consumption' AND d.day BETWEEN %(edge1_from)s AND %(edge1_to)s
+          GROUP BY 2
+          UNION ALL
+          SELECT %(edge2_month)s::date, d.product_id, -sum(d.quantity), -sum(d.value)
+          FROM inventory_stockday AS d
+          WHERE d.kind = 'consumption' AND d.day BETWEEN %(edge2_from)s AND %(edge2_to)s
+          GROUP BY 2) AS g
     JOIN inventory_product AS p ON p.id = g.product_id
-    GROUP BY g.period, p.id, p.name
     ORDER BY g.period, p.name"""
 
 WASTE_SQL = {
@@ -767,16 +773,21 @@ def _same(rows_a, rows_b) -> bool:
 def monthly_params(date_from: date, date_to: date) -> dict:
     """The whole months and the edge days of a period, as the reports cut it."""
     span = reports.Span.of(date_from, date_to)
-    never = (date(1900, 1, 1), date(1900, 1, 1))
-    edges = list(span.edges) + [never] * (2 - len(span.edges))
-    months = span.months or never
+    never = date(1900, 1, 1)
+    edges = span.edge_months()
+    if len(edges) > 2:
+        raise ValueError("The hand-written queries take two edges at most.")
+    edges += [(never, never, never)] * (2 - len(edges))
+    months = span.months or (never, never)
     return {
         "month_from": months[0],
         "month_to": months[1],
-        "edge1_from": edges[0][0],
-        "edge1_to": edges[0][1],
-        "edge2_from": edges[1][0],
-        "edge2_to": edges[1][1],
+        "edge1_month": edges[0][0],
+        "edge1_from": edges[0][1],
+        "edge1_to": edges[0][2],
+        "edge2_month": edges[1][0],
+        "edge2_from": edges[1][1],
+        "edge2_to": edges[1][2],
     }
 
 
