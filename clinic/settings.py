@@ -227,6 +227,8 @@ EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Clinic <clinic@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Seconds an SMTP conversation may stall before the send counts as failed (and is retried).
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT_SECONDS", default=30)
 # The domain of the Message-IDs the clinic's mail carries (so a resend is recognisable).
 CLINIC_MAIL_DOMAIN = env.str("CLINIC_MAIL_DOMAIN", default="clinic.localhost")
 

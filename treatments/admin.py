@@ -488,6 +488,7 @@ class ReminderAdmin(admin.ModelAdmin):
     @admin.action(description=_("Send the failed reminders again"), permissions=["change"])
     def resend(self, request, queryset):
         done = 0
+        skipped = queryset.exclude(status=ReminderStatus.FAILED).count()
         for reminder in queryset.filter(status=ReminderStatus.FAILED):
             try:
                 services.reminder_resend(reminder=reminder, actor=request.user)
@@ -496,7 +497,6 @@ class ReminderAdmin(admin.ModelAdmin):
                 self.message_user(
                     request, f"{reminder}: {' '.join(error.messages)}", messages.ERROR
                 )
-        skipped = queryset.exclude(status=ReminderStatus.FAILED).count()
         if done:
             self.message_user(
                 request, _("%(count)d reminder(s) sent again.") % {"count": done}, messages.SUCCESS

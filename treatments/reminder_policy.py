@@ -14,6 +14,7 @@ The rules, in the clinic's words (docs/reminders.md):
 import random
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core import signing
@@ -75,18 +76,23 @@ def quiet_hours() -> tuple[time, time]:
     return start, end
 
 
+def clinic_zone() -> ZoneInfo:
+    """Quiet hours are the clinic's, whatever time zone a request has activated."""
+    return ZoneInfo(settings.TIME_ZONE)
+
+
 def in_quiet_hours(moment: datetime) -> bool:
     start, end = quiet_hours()
     if start == end:
         return False
-    local = timezone.localtime(moment).time()
+    local = timezone.localtime(moment, clinic_zone()).time()
     if start < end:
         return start <= local < end
     return local >= start or local < end
 
 
 def _at(day, hour: time) -> datetime:
-    return timezone.make_aware(datetime.combine(day, hour))
+    return timezone.make_aware(datetime.combine(day, hour), clinic_zone())
 
 
 def outside_quiet_hours(due: datetime, session_start: datetime) -> datetime:
@@ -95,7 +101,7 @@ def outside_quiet_hours(due: datetime, session_start: datetime) -> datetime:
     if not in_quiet_hours(due):
         return due
     start, end = quiet_hours()
-    local = timezone.localtime(due)
+    local = timezone.localtime(due, clinic_zone())
     day, hour = local.date(), local.time()
     if start < end or hour >= start:
         began = _at(day, start)
@@ -128,10 +134,12 @@ def plan(*, patient: Patient, session_start: datetime, now: datetime) -> list[Pl
     planned, late = [], []
     for entry in entries:
         channel, address_or_reason = channel_for(patient, entry.channel)
-        due = outside_quiet_hours(session_start - entry.before, session_start)
+        # Late or not is judged on the schedule's own time; quiet hours only shift when it goes.
+        meant = session_start - entry.before
+        due = outside_quiet_hours(meant, session_start)
         if channel is None:
             planned.append(PlannedReminder(entry.channel, entry.before, due, address_or_reason))
-        elif due >= now:
+        elif meant >= now and due >= now:
             planned.append(PlannedReminder(channel, entry.before, due))
         else:
             late.append(PlannedReminder(channel, entry.before, due))
@@ -141,27 +149,19 @@ def plan(*, patient: Patient, session_start: datetime, now: datetime) -> list[Pl
         *passed, last = late
         too_late = _("Booked after this reminder's time.")
         planned += [PlannedReminder(r.channel, r.before, r.due_at, too_late) for r in passed]
+        due = outside_quiet_hours(now, session_start)
+        next_due = min((r.due_at for r in planned if not r.skip_reason), default=None)
         if session_start - now <= LATE_REMINDER_MIN_NOTICE:
-            planned.append(
-                PlannedReminder(
-                    last.channel,
-                    last.before,
-                    last.due_at,
-                    _("Booked less than an hour before the session."),
-                )
-            )
+            reason = _("Booked less than an hour before the session.")
+        elif due < now:
+            reason = _("Only quiet hours are left before the session.")
+        elif next_due is not None and next_due <= due:
+            reason = _("The next reminder goes out first.")
         else:
-            due = outside_quiet_hours(now, session_start)
-            planned.append(
-                PlannedReminder(last.channel, last.before, due)
-                if due >= now
-                else PlannedReminder(
-                    last.channel,
-                    last.before,
-                    now,
-                    _("Only quiet hours are left before the session."),
-                )
-            )
+            reason = ""
+        planned.append(
+            PlannedReminder(last.channel, last.before, due if due >= now else now, reason)
+        )
     return sorted(planned, key=lambda reminder: reminder.due_at)
 
 

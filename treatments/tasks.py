@@ -20,7 +20,17 @@ def reminders_sweep() -> int:
     return reminders.reminders_sweep()
 
 
-@shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=None)
+# A send is bounded (EMAIL_TIMEOUT, SMS_TIMEOUT_SECONDS, then these limits) well inside
+# REMINDER_CLAIM_TIMEOUT_SECONDS, so the sweeper never takes back the claim of a worker that is
+# merely slow and two workers never send the same reminder at once.
+@shared_task(
+    bind=True,
+    acks_late=True,
+    ignore_result=True,
+    max_retries=None,
+    soft_time_limit=90,
+    time_limit=120,
+)
 def reminder_send(self, reminder_id: int) -> str:
     outcome = reminders.reminder_send(reminder_id=reminder_id)
     if outcome.retry_in is not None:

@@ -7,6 +7,7 @@ from datetime import date, timedelta
 import pytest
 import time_machine
 from django.core import mail
+from django.test import Client
 from django.urls import reverse
 
 from clinic.accounts import user_set_roles
@@ -58,7 +59,9 @@ def test_opening_the_confirm_link_shows_the_appointment_and_changes_nothing(clie
     assert session.status == SessionStatus.SCHEDULED
 
 
-def test_confirming_marks_the_session_confirmed_once(client, session):
+def test_confirming_marks_the_session_confirmed_once(session):
+    # A phone's in-app browser may keep no cookie: the signed link alone must do.
+    client = Client(enforce_csrf_checks=True)
     url = link(session, "confirm")
 
     first = client.post(url)
@@ -168,9 +171,15 @@ def test_reception_sees_reminders_in_the_admin_and_resends_a_failed_one(
 
     now.move_to(at(DAY - timedelta(days=2), 12))
     with django_capture_on_commit_callbacks(execute=True):
-        reception_client.post(
-            url, {"action": "resend", "_selected_action": [failed.pk, session.reminders.last().pk]}
+        response = reception_client.post(
+            url,
+            {"action": "resend", "_selected_action": [failed.pk, session.reminders.last().pk]},
+            follow=True,
         )
+    assert [str(m) for m in response.context["messages"]] == [
+        "1 reminder(s) sent again.",
+        "1 reminder(s) had not failed and were left alone.",
+    ]
     failed.refresh_from_db()
     assert failed.status == "sent" and len(mail.outbox) == 1
     assert session.reminders.last().status == "pending"

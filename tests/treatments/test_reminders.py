@@ -3,6 +3,7 @@ the dispatcher, the sender's claim and checks, retries, the sweeper, resend, and
 Tasks run eagerly here; tests/integration/ runs the same pipeline with a real worker, Redis and
 SMTP server."""
 
+import smtplib
 from datetime import date, timedelta
 from email import message_from_string
 
@@ -153,16 +154,42 @@ def test_booked_an_hour_or_less_before_nothing_is_sent():
     assert "less than an hour" in reminders[-1].skip_reason
 
 
-def test_booked_late_at_night_the_reminder_waits_for_the_morning():
+def test_booked_late_at_night_the_patient_gets_one_message_in_the_morning():
     start = at(DAY, 11)
     now = at(DAY - timedelta(days=1), 22, 30)
 
     reminders = planned(patient_with(preferred_channel="sms"), start, now)
 
-    assert [(r.due_at, r.skip_reason) for r in reminders] == [
-        (at(DAY, 8), ""),  # the late one, held until quiet hours end
-        (at(DAY, 8), ""),  # 08:00, three hours before
+    # The 3-hour reminder is at 08:00 anyway: the late one would only repeat it.
+    assert [(r.before, r.due_at, r.skip_reason) for r in reminders] == [
+        (3 * H, at(DAY, 8), ""),
+        (48 * H, at(DAY, 8), "The next reminder goes out first."),
     ]
+
+
+def test_booked_in_the_early_morning_for_the_same_morning_one_message_when_quiet_hours_end():
+    # 09:00 session booked at 07:00: both times have passed; one reminder, at 08:00.
+    start = at(DAY, 9)
+    reminders = planned(patient_with(preferred_channel="sms"), start, at(DAY, 7))
+
+    assert [(r.before, r.due_at, r.skip_reason) for r in reminders] == [
+        (48 * H, at(DAY - timedelta(days=2), 9), "Booked after this reminder's time."),
+        (3 * H, at(DAY, 8), ""),
+    ]
+
+
+def test_quiet_hours_are_the_clinics_whatever_time_zone_is_active():
+    with timezone.override("UTC"):
+        assert policy.in_quiet_hours(at(DAY, 21, 30))  # 20:30 UTC, 21:30 in Madrid
+
+
+def test_quiet_hours_across_the_autumn_clock_change():
+    # Europe/Madrid leaves summer time on 25 October 2026 at 03:00.
+    start = at(date(2026, 10, 25), 9, 30)
+    sms = planned(patient_with(preferred_channel="sms"), start, start - 72 * H)[-1]
+
+    assert sms.due_at == at(date(2026, 10, 25), 8)
+    assert start - sms.due_at == timedelta(hours=1, minutes=30)
 
 
 def test_retry_delays_double_with_jitter_and_are_capped(settings):
@@ -524,3 +551,60 @@ def test_a_protocol_name_never_reaches_the_sms(now, course, booking, locmem_sms)
     services.reminder_send(reminder_id=reminder.pk)
 
     assert locmem_sms and "Alopecia" not in locmem_sms[0].body
+
+
+def test_a_failed_reminder_is_cancelled_with_its_session_and_cannot_be_resent(now, booking, desk):
+    session = booking()
+    email = session.reminders.first()
+    Reminder.objects.filter(pk=email.pk).update(status="failed", last_error="Connection refused")
+
+    services.session_cancel(session=session, by_patient=True, reason="Flu", actor=desk)
+
+    email.refresh_from_db()
+    assert email.status == "cancelled"
+    Reminder.objects.filter(pk=email.pk).update(status="failed")
+    with pytest.raises(ValidationError, match="The session has changed"):
+        services.reminder_resend(reminder=email, actor=desk)
+
+
+class RefusingSMTP(BrokenSMTP):
+    """A server that answers, and refuses: the address, or the message for good."""
+
+    error = None
+
+    def open(self):
+        return True
+
+    def send_messages(self, messages):
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    ("error", "shown"),
+    [
+        (
+            smtplib.SMTPRecipientsRefused(
+                {"ana@example.com": (550, b"5.1.1 <ana@example.com> unknown")}
+            ),
+            "The mail server refused the address (SMTP 550).",
+        ),
+        (
+            smtplib.SMTPDataError(554, b"5.7.1 rejected as spam"),
+            "The mail server refused the message (SMTP 554).",
+        ),
+    ],
+    ids=["address refused", "message refused for good"],
+)
+def test_a_permanent_refusal_fails_at_once_without_the_address_in_the_error(
+    now, booking, settings, error, shown, caplog
+):
+    settings.EMAIL_BACKEND = "tests.treatments.test_reminders.RefusingSMTP"
+    RefusingSMTP.error = error
+    email = booking().reminders.first()
+    now.move_to(email.due_at)
+
+    outcome = services.reminder_send(reminder_id=email.pk)
+
+    email.refresh_from_db()
+    assert outcome.status == "failed" and (email.attempts, email.last_error) == (1, shown)
+    assert "ana@example.com" not in caplog.text

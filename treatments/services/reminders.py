@@ -55,11 +55,11 @@ def reminders_plan(*, session: Session, now: datetime | None = None) -> list[Rem
 
 
 def reminders_cancel(*, session: Session, reason: str) -> int:
-    """Cancels what has not gone out yet. A reminder already being sent is caught by the
-    sender's own check of the session."""
-    return session.reminders.filter(status=ReminderStatus.PENDING).update(
-        status=ReminderStatus.CANCELLED, reason=reason[:200]
-    )
+    """Cancels what has not gone out yet, failed ones included (no one should send those again).
+    A reminder already being sent is caught by the sender's own check of the session."""
+    return session.reminders.filter(
+        status__in=[ReminderStatus.PENDING, ReminderStatus.FAILED]
+    ).update(status=ReminderStatus.CANCELLED, reason=reason[:200])
 
 
 def reminders_replan(*, session: Session, reason: str) -> list[Reminder]:
@@ -156,7 +156,20 @@ def _send_email(message: EmailMultiAlternatives) -> None:
             message.send()
             return
         except smtplib.SMTPRecipientsRefused as error:
-            raise _Permanent(_("The address was refused: %(error)s") % {"error": error}) from error
+            # The server's answer names the address: keep only its code, for logs and staff.
+            codes = sorted({code for code, _answer in error.recipients.values()})
+            raise _Permanent(
+                _("The mail server refused the address (SMTP %(codes)s).")
+                % {"codes": ", ".join(map(str, codes))}
+            ) from None
+        except smtplib.SMTPResponseException as error:
+            _close_email_connection()
+            if error.smtp_code >= 500:
+                raise _Permanent(
+                    _("The mail server refused the message (SMTP %(code)s).")
+                    % {"code": error.smtp_code}
+                ) from None
+            raise
         except (smtplib.SMTPServerDisconnected, ConnectionError):
             _close_email_connection()
             if not reused or attempt == 2:
@@ -290,9 +303,12 @@ def reminder_resend(*, reminder: Reminder, actor: AbstractBaseUser) -> Reminder:
     from ..tasks import reminder_send as task
 
     reminder = Reminder.objects.select_for_update().select_related("session").get(pk=reminder.pk)
+    session = reminder.session
     if reminder.status != ReminderStatus.FAILED:
         raise ValidationError(_("Only a failed reminder can be sent again."))
-    if reminder.session.scheduled_start <= timezone.now():
+    if session.status not in SENDABLE_SESSION or session.scheduled_start != reminder.session_start:
+        raise ValidationError(_("The session has changed since; its current reminders stand."))
+    if session.scheduled_start <= timezone.now():
         raise ValidationError(_("The session has begun; the reminder is no longer useful."))
     reminder.status = ReminderStatus.PENDING
     reminder.attempts = 0
