@@ -1,7 +1,15 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 from django.utils.translation import gettext_lazy as _
 
 
 class ClinicConfig(AppConfig):
     name = "clinic"
     verbose_name = _("Clinic")
+
+
+class ClinicAdminConfig(admin_apps.AdminConfig):
+    """The Django admin, with the clinic's site: staff need their second factor."""
+
+    default = False
+    default_site = "clinic.admin_site.ClinicAdminSite"

@@ -4,6 +4,7 @@ Debug is off unless DJANGO_DEBUG says otherwise. With debug off the process refu
 without a secret key and allowed hosts, and the security settings default to production values.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -41,7 +42,8 @@ if not DEBUG and not ALLOWED_HOSTS:
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # The admin, behind the clinic's second factor for staff (clinic/admin_site.py).
+    "clinic.apps.ClinicAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -52,6 +54,9 @@ INSTALLED_APPS = [
     "phonenumber_field",
     "crispy_forms",
     "crispy_bootstrap5",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "clinic",
     "patients",
     "inventory",
@@ -66,10 +71,21 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "clinic.middleware.IdleTimeoutMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
+]
+
+AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out username and address before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "clinic.urls"
@@ -131,6 +147,10 @@ CELERY_TIMEZONE = env.str("CLINIC_TIME_ZONE", default="Europe/Madrid")
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Celery's Django fix-up closes the database connections around every task unless told to reuse
+# them: a new PostgreSQL connection per task cost more than sending a reminder (docs/benchmarks.md,
+# "Reminders"). A worker keeps its connection for this many tasks, then opens a fresh one.
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=100)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     "stock-digest": {
@@ -195,6 +215,46 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+
+# The address a request comes from (login throttling, the access log). Behind N reverse proxies
+# that each append to X-Forwarded-For, the client is the entry the outermost of ours added;
+# anything a client typed further left is ignored. 0: the socket's address (REMOTE_ADDR).
+CLINIC_TRUSTED_PROXY_COUNT = env.int("CLINIC_TRUSTED_PROXY_COUNT", default=0)
+
+# Login throttling (django-axes): five failures for one username from one address lock that
+# pair out for AXES_COOLOFF_TIME; a success clears the count.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=30))
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "clinic.net.client_ip"
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
+
+# Sessions end after this many idle minutes (clinic/middleware.py).
+SESSION_IDLE_MINUTES = env.int("SESSION_IDLE_MINUTES", default=30)
+SESSION_COOKIE_AGE = SESSION_IDLE_MINUTES * 60
+
+# Two-factor authentication (django-otp, TOTP) for staff in the admin: on in production.
+CLINIC_ADMIN_REQUIRES_2FA = env.bool("CLINIC_ADMIN_REQUIRES_2FA", default=not DEBUG)
+OTP_TOTP_ISSUER = env.str("CLINIC_NAME", default="Clínica Demo")
+
+# Content Security Policy (django-csp): scripts, styles, images and forms from the site only;
+# no inline script anywhere; no framing.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
 
 # Language and time: the clinic's own time zone, English and Spanish.
 LANGUAGE_CODE = env.str("DJANGO_LANGUAGE_CODE", default="en")

@@ -5,7 +5,7 @@ from django.utils.translation import gettext_lazy as _
 
 from treatments import views as treatment_views
 
-from . import views
+from . import two_factor, views
 
 admin.site.site_header = _("Clinic administration")
 admin.site.site_title = _("Clinic")
@@ -31,6 +31,7 @@ urlpatterns = [
         name="login",
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/two-factor/", two_factor.two_factor, name="two_factor"),
     path("health/", views.health, name="health"),
     path(
         "appointments/confirm/<str:token>/",

@@ -155,11 +155,14 @@ def test_my_day_shows_each_sessions_reminders(client, session, practitioner, now
 
 
 def test_reception_sees_reminders_in_the_admin_and_resends_a_failed_one(
+    # `now` first: the login must happen at the travelled time, or the session has long
+    # been idle by then.
+    now,
     reception_client,
+    reception_user,
     session,
     django_assert_max_num_queries,
     django_capture_on_commit_callbacks,
-    now,
 ):
     failed = session.reminders.first()
     Reminder.objects.filter(pk=failed.pk).update(status="failed", last_error="Connection refused")
@@ -170,6 +173,7 @@ def test_reception_sees_reminders_in_the_admin_and_resends_a_failed_one(
     assert "Connection refused" in page
 
     now.move_to(at(DAY - timedelta(days=2), 12))
+    reception_client.force_login(reception_user)  # a day later: the old session timed out
     with django_capture_on_commit_callbacks(execute=True):
         response = reception_client.post(
             url,
@@ -185,7 +189,7 @@ def test_reception_sees_reminders_in_the_admin_and_resends_a_failed_one(
     assert session.reminders.last().status == "pending"
 
 
-def test_the_session_admin_lists_its_reminders(reception_client, session):
+def test_the_session_admin_lists_its_reminders(now, reception_client, session):
     page = reception_client.get(
         reverse("admin:treatments_session_change", args=[session.pk])
     ).content.decode()
