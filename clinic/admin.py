@@ -1,5 +1,10 @@
+from django.contrib import admin
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from simple_history.admin import SimpleHistoryAdmin
+
+from .audit import access_record
+from .models import AccessEvent, AccessLog
 
 
 class HistoryAdmin(SimpleHistoryAdmin):
@@ -13,3 +18,50 @@ class HistoryAdmin(SimpleHistoryAdmin):
         if request.method == "POST":
             raise PermissionDenied
         return super().history_form_view(request, object_id, version_id, extra_context)
+
+
+class PatientRecordAdmin(HistoryAdmin):
+    """A historied admin whose pages show a patient's record: opening one (its form or its
+    history) goes into the access log under that patient."""
+
+    def patient_id_of(self, obj) -> int:
+        raise NotImplementedError
+
+    def _log_view(self, request, obj) -> None:
+        access_record(request, event=AccessEvent.RECORD_VIEWED, patient_id=self.patient_id_of(obj))
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            self._log_view(request, obj)
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def history_view(self, request, object_id, extra_context=None):
+        response = super().history_view(request, object_id, extra_context)
+        if response.status_code == 200:
+            obj = self.get_object(request, unquote(object_id))
+            if obj is not None:
+                self._log_view(request, obj)
+        return response
+
+
+@admin.register(AccessLog)
+class AccessLogAdmin(admin.ModelAdmin):
+    """Read-only: who saw or took what. Entries cannot be added, changed or deleted here (or
+    anywhere: see AccessLog)."""
+
+    list_display = ["at", "username", "event", "patient_id", "what", "address"]
+    list_filter = ["event", ("at", admin.DateFieldListFilter)]
+    search_fields = ["username", "=patient_id", "what", "=address"]
+    date_hierarchy = "at"
+    readonly_fields = ["at", "user_id", "username", "event", "patient_id", "what", "address"]
+    fields = readonly_fields
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

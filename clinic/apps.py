@@ -7,6 +7,11 @@ class ClinicConfig(AppConfig):
     name = "clinic"
     verbose_name = _("Clinic")
 
+    def ready(self):
+        from .audit import connect_signals
+
+        connect_signals()
+
 
 class ClinicAdminConfig(admin_apps.AdminConfig):
     """The Django admin, with the clinic's site: staff need their second factor."""

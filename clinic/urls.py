@@ -44,6 +44,16 @@ urlpatterns = [
         name="appointment_cancel",
     ),
     path("i18n/", include("django.conf.urls.i18n")),
+    path(
+        "records/patients/<int:pk>/export.json",
+        treatment_views.patient_export,
+        name="patient_export",
+    ),
+    path(
+        "records/patients/<int:pk>/export/",
+        treatment_views.patient_export_print,
+        name="patient_export_print",
+    ),
     path("practice/", include("treatments.urls")),
     path("practice/patients/", include("patients.urls")),
     path("reports/", include(reports_patterns)),

@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from clinic.admin import HistoryAdmin
+from clinic.admin import PatientRecordAdmin
 from clinic.forms import add_service_errors
 
 from . import selectors, services
@@ -99,7 +99,7 @@ class ScreeningFilter(admin.SimpleListFilter):
 
 
 @admin.register(Patient)
-class PatientAdmin(HistoryAdmin):
+class PatientAdmin(PatientRecordAdmin):
     form = PatientAdminForm
     list_display = [
         "family_name",
@@ -155,6 +155,9 @@ class PatientAdmin(HistoryAdmin):
         (_("Skin"), {"fields": [("fitzpatrick_type", "glogau_type"), "notes"]}),
         (_("Record"), {"fields": [("created_at", "updated_at")], "classes": ["collapse"]}),
     ]
+
+    def patient_id_of(self, patient):
+        return patient.pk
 
     def get_queryset(self, request):
         return selectors.patients_with_safety_flags(super().get_queryset(request))
@@ -221,13 +224,16 @@ class PatientAdmin(HistoryAdmin):
 
 
 @admin.register(Consent)
-class ConsentAdmin(HistoryAdmin):
+class ConsentAdmin(PatientRecordAdmin):
     list_display = ["patient", "kind", "form_version", "signed_at", "withdrawn_at", "recorded_by"]
     list_filter = ["kind", ("withdrawn_at", admin.EmptyFieldListFilter), "signed_at"]
     list_select_related = ["patient", "recorded_by"]
     search_fields = ["patient__family_name", "patient__given_name", "form_version"]
     autocomplete_fields = ["patient"]
     date_hierarchy = "signed_at"
+
+    def patient_id_of(self, consent):
+        return consent.patient_id
 
     def has_add_permission(self, request):
         # Consents are recorded on the patient's page.

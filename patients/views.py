@@ -6,7 +6,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from clinic.audit import access_record
 from clinic.forms import add_service_errors
+from clinic.models import AccessEvent
 
 from . import selectors, services
 from .forms import PatientSearchForm, ScreeningForm
@@ -40,6 +42,7 @@ def patient_search(request: HttpRequest) -> HttpResponse:
 @permission_required(PRACTICE_PERMISSIONS, raise_exception=True)
 def patient_safety(request: HttpRequest, pk: int) -> HttpResponse:
     patient = get_object_or_404(selectors.patients_with_safety_flags(), pk=pk)
+    access_record(request, event=AccessEvent.RECORD_VIEWED, patient_id=patient.pk)
     today = timezone.localdate()
     return render(
         request,
@@ -59,6 +62,7 @@ def patient_safety(request: HttpRequest, pk: int) -> HttpResponse:
 def screening_record(request: HttpRequest, pk: int) -> HttpResponse:
     """Asks the contraindication questions again, starting from the last answers."""
     patient = get_object_or_404(Patient, pk=pk)
+    access_record(request, event=AccessEvent.RECORD_VIEWED, patient_id=patient.pk)
     form = ScreeningForm(request.POST or None, initial=selectors.last_answers(patient))
     if request.method == "POST" and form.is_valid():
         screening = form.save(commit=False)

@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from clinic.admin import HistoryAdmin
+from clinic.admin import HistoryAdmin, PatientRecordAdmin
 from clinic.forms import add_service_errors
 
 from . import selectors, services
@@ -77,7 +77,7 @@ COURSE_EDITABLE = {
 
 
 @admin.register(Course)
-class CourseAdmin(HistoryAdmin):
+class CourseAdmin(PatientRecordAdmin):
     list_display = [
         "patient",
         "indication",
@@ -93,6 +93,9 @@ class CourseAdmin(HistoryAdmin):
     inlines = [SessionInline]
     date_hierarchy = "start_date"
     change_form_template = "admin/treatments/course/change_form.html"
+
+    def patient_id_of(self, course):
+        return course.patient_id
 
     def get_fields(self, request, obj=None):
         if obj is None:
@@ -266,7 +269,7 @@ def _status_action(status, label):
 
 
 @admin.register(Session)
-class SessionAdmin(HistoryAdmin):
+class SessionAdmin(PatientRecordAdmin):
     list_display = [
         "scheduled_start",
         "patient",
@@ -299,6 +302,9 @@ class SessionAdmin(HistoryAdmin):
         _status_action(SessionStatus.CHECKED_IN, _("Check in")),
         _status_action(SessionStatus.NO_SHOW, _("Mark as no-show")),
     ]
+
+    def patient_id_of(self, session):
+        return session.course.patient_id
 
     @admin.display(description=_("patient"), ordering="course__patient__family_name")
     def patient(self, session):

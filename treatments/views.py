@@ -7,7 +7,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required, permission_required
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -15,15 +15,18 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from clinic.audit import access_record
 from clinic.csv_export import csv_response
 from clinic.forms import add_service_errors
+from clinic.models import AccessEvent
 from clinic.substances import SubstanceCategory
 from inventory.models import Lot
 from patients import services as patient_services
-from patients.models import Screening
+from patients.models import Patient, Screening
 from patients.selectors import MESOTHERAPY_SUBSTANCES, last_answers, treatability, treatability_many
 
 from . import selectors, services
+from .dossier import dossier_labelled, patient_dossier
 from .forms import AmendForm, DayOfQuestionsForm, ProductLineFormSet, SessionRecordForm
 from .models import Session, SessionStatus, Technique
 from .reminder_policy import LinkError
@@ -96,6 +99,7 @@ def _record(form) -> dict:
 @permission_required(PRACTICE, raise_exception=True)
 def session_page(request: HttpRequest, pk: int) -> HttpResponse:
     session = get_object_or_404(selectors.session_detail_queryset(), pk=pk)
+    access_record(request, event=AccessEvent.RECORD_VIEWED, patient_id=session.course.patient_id)
     patient = session.course.patient
     day = timezone.localdate(session.scheduled_start)
     lots = selectors.usable_lots(on=day)
@@ -171,6 +175,7 @@ def session_page(request: HttpRequest, pk: int) -> HttpResponse:
 @permission_required(COMPLETE, raise_exception=True)
 def session_amend(request: HttpRequest, pk: int) -> HttpResponse:
     session = get_object_or_404(Session.objects.select_related("course__patient"), pk=pk)
+    access_record(request, event=AccessEvent.RECORD_VIEWED, patient_id=session.course.patient_id)
     day = timezone.localdate(session.scheduled_start)
     current = list(session.products.filter(voided_at__isnull=True).select_related("product", "lot"))
     initial_record = {name: getattr(session, name) for name in RECORD_FIELDS}
@@ -225,6 +230,7 @@ def session_amend(request: HttpRequest, pk: int) -> HttpResponse:
 @permission_required(PRACTICE, raise_exception=True)
 def course_page(request: HttpRequest, pk: int) -> HttpResponse:
     course = get_object_or_404(selectors.course_timeline_queryset(), pk=pk)
+    access_record(request, event=AccessEvent.RECORD_VIEWED, patient_id=course.patient_id)
     history = selectors.course_history(course)
     return render(request, "treatments/course.html", {"course": course, "history": history})
 
@@ -326,3 +332,29 @@ def appointment_confirm(request: HttpRequest, token: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def appointment_cancel(request: HttpRequest, token: str) -> HttpResponse:
     return _appointment_page(request, token, "cancel")
+
+
+# A patient's data export, for an access request: a JSON file and a printable page. Both go into
+# the access log as exports of the record.
+
+
+@permission_required("patients.change_patient", raise_exception=True)
+def patient_export(request: HttpRequest, pk: int) -> HttpResponse:
+    patient = get_object_or_404(Patient, pk=pk)
+    access_record(request, event=AccessEvent.RECORD_EXPORTED, patient_id=patient.pk)
+    response = JsonResponse(
+        patient_dossier(patient), json_dumps_params={"ensure_ascii": False, "indent": 2}
+    )
+    response["Content-Disposition"] = f'attachment; filename="patient-{patient.pk}.json"'
+    return response
+
+
+@permission_required("patients.change_patient", raise_exception=True)
+def patient_export_print(request: HttpRequest, pk: int) -> HttpResponse:
+    patient = get_object_or_404(Patient, pk=pk)
+    access_record(request, event=AccessEvent.RECORD_EXPORTED, patient_id=patient.pk)
+    return render(
+        request,
+        "treatments/dossier.html",
+        {"patient": patient, "dossier": dossier_labelled(patient_dossier(patient))},
+    )

@@ -163,6 +163,9 @@ ACCESS = {
     "admin:treatments_reminder_change": ("login", 200, "login", 403),
     "admin:treatments_reminder_add": ("login", 403, "login", 403),
     "admin:treatments_reminder_delete": ("login", 403, "login", 403),
+    "patient_export": ("login", 200, 403, 403),
+    "patient_export_print": ("login", 200, 403, 403),
+    "admin:clinic_accesslog_changelist": ("login", 403, "login", 403),
     # The patient's links from a reminder: the signed token is the key, not a login.
     "appointment_confirm": (200, 200, 200, 200),
     "appointment_cancel": (200, 200, 200, 200),
@@ -222,6 +225,8 @@ def _url(name, patient, consent, lot, session=None):
             session_id=session.pk, session_start=session.scheduled_start, action=action
         )
         return reverse(name, args=[token])
+    if name in ("patient_export", "patient_export_print"):
+        return reverse(name, args=[patient.pk])
     if name == "reports:stock_lot_recall":
         return reverse(name, args=[lot.pk])
     if name in (

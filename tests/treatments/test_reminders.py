@@ -608,3 +608,42 @@ def test_a_permanent_refusal_fails_at_once_without_the_address_in_the_error(
     email.refresh_from_db()
     assert outcome.status == "failed" and (email.attempts, email.last_error) == (1, shown)
     assert "ana@example.com" not in caplog.text
+
+
+def test_application_logs_carry_nothing_clinical_or_personal(
+    now, booking, desk, settings, caplog, patient, client, django_capture_on_commit_callbacks
+):
+    """Booking, a failing send, a resend, a patient's cancellation: what the logs say names
+    reminders and sessions by id, never a patient, an address or a clinical note."""
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    patient.notes = "Keloid scar on the left cheek"
+    patient.save()
+    session = booking()
+    email = session.reminders.first()
+    now.move_to(email.due_at)
+    settings.EMAIL_BACKEND = "tests.treatments.test_reminders.BrokenSMTP"
+    services.reminder_send(reminder_id=email.pk)
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    reminder_services._close_email_connection()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.reminder_send(reminder_id=email.pk)
+    from treatments.reminder_policy import link_token
+
+    token = link_token(
+        session_id=session.pk, session_start=session.scheduled_start, action="cancel"
+    )
+    client.post(f"/appointments/cancel/{token}/")
+    client.post("/appointments/cancel/forged/")
+
+    assert caplog.records, "the flow logs something, so the check below means something"
+    for text in (
+        patient.given_name,
+        patient.family_name,
+        patient.email,
+        str(patient.mobile_phone),
+        "Keloid",
+        session.course.protocol.name,
+    ):
+        assert text not in caplog.text
