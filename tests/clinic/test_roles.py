@@ -1,6 +1,8 @@
 """The roles: their permissions in the database, where each lands, and what each may open.
 docs/roles.md is this matrix in prose."""
 
+import re
+
 import pytest
 from django.contrib.auth.models import Group
 from django.db import connection
@@ -166,6 +168,86 @@ ACCESS = {
     "patient_export": ("login", 200, 403, 403),
     "patient_export_print": ("login", 200, 403, 403),
     "admin:clinic_accesslog_changelist": ("login", 403, "login", 403),
+    # Django's own admin pages, and models no role administers (users, groups, login records,
+    # second-factor devices: superusers only). A history page is read-only.
+    "admin:app_list": ("login", 200, "login", 404),
+    "admin:autocomplete": ("login", 403, "login", 403),
+    "admin:jsi18n": ("login", 200, "login", 200),
+    "admin:login": ("login", 302, 200, 302),
+    "admin:logout": ("login", 405, 302, 405),
+    "admin:password_change": ("login", 200, "login", 200),
+    "admin:password_change_done": ("login", 200, "login", 200),
+    "admin:view_on_site": ("login", 302, "login", 302),
+    "admin:auth_group_add": ("login", 403, "login", 403),
+    "admin:auth_group_change": ("login", 403, "login", 403),
+    "admin:auth_group_delete": ("login", 403, "login", 403),
+    "admin:auth_group_history": ("login", 403, "login", 403),
+    "admin:auth_user_add": ("login", 403, "login", 403),
+    "admin:auth_user_change": ("login", 403, "login", 403),
+    "admin:auth_user_delete": ("login", 403, "login", 403),
+    "admin:auth_user_history": ("login", 403, "login", 403),
+    "admin:auth_user_password_change": ("login", 403, "login", 403),
+    "admin:axes_accessattempt_changelist": ("login", 403, "login", 403),
+    "admin:axes_accessattempt_add": ("login", 403, "login", 403),
+    "admin:axes_accessattempt_change": ("login", 403, "login", 403),
+    "admin:axes_accessattempt_delete": ("login", 403, "login", 403),
+    "admin:axes_accessattempt_history": ("login", 403, "login", 403),
+    "admin:axes_accessfailurelog_changelist": ("login", 403, "login", 403),
+    "admin:axes_accessfailurelog_add": ("login", 403, "login", 403),
+    "admin:axes_accessfailurelog_change": ("login", 403, "login", 403),
+    "admin:axes_accessfailurelog_delete": ("login", 403, "login", 403),
+    "admin:axes_accessfailurelog_history": ("login", 403, "login", 403),
+    "admin:axes_accesslog_changelist": ("login", 403, "login", 403),
+    "admin:axes_accesslog_add": ("login", 403, "login", 403),
+    "admin:axes_accesslog_change": ("login", 403, "login", 403),
+    "admin:axes_accesslog_delete": ("login", 403, "login", 403),
+    "admin:axes_accesslog_history": ("login", 403, "login", 403),
+    "admin:clinic_accesslog_add": ("login", 403, "login", 403),
+    "admin:clinic_accesslog_change": ("login", 403, "login", 403),
+    "admin:clinic_accesslog_delete": ("login", 403, "login", 403),
+    "admin:clinic_accesslog_history": ("login", 403, "login", 403),
+    "admin:otp_totp_totpdevice_changelist": ("login", 403, "login", 403),
+    "admin:otp_totp_totpdevice_add": ("login", 403, "login", 403),
+    "admin:otp_totp_totpdevice_change": ("login", 403, "login", 403),
+    "admin:otp_totp_totpdevice_config": ("login", 403, "login", 403),
+    "admin:otp_totp_totpdevice_delete": ("login", 403, "login", 403),
+    "admin:otp_totp_totpdevice_history": ("login", 403, "login", 403),
+    "admin:otp_totp_totpdevice_qrcode": ("login", 403, "login", 403),
+    # History pages and the read-only view of one version, beside the rows above.
+    "admin:inventory_lot_history": ("login", 403, "login", 200),
+    "admin:inventory_lot_simple_history": ("login", 403, "login", 200),
+    "admin:inventory_product_history": ("login", 403, "login", 200),
+    "admin:inventory_product_simple_history": ("login", 403, "login", 200),
+    "admin:inventory_stockmovement_add": ("login", 403, "login", 403),
+    "admin:inventory_stockmovement_history": ("login", 403, "login", 200),
+    "admin:inventory_supplier_change": ("login", 403, "login", 200),
+    "admin:inventory_supplier_delete": ("login", 403, "login", 403),
+    "admin:inventory_supplier_history": ("login", 403, "login", 200),
+    "admin:patients_consent_add": ("login", 403, "login", 403),
+    "admin:patients_consent_delete": ("login", 403, "login", 403),
+    "admin:patients_consent_history": ("login", 200, "login", 403),
+    "admin:patients_consent_simple_history": ("login", 200, "login", 403),
+    "admin:patients_patient_simple_history": ("login", 200, "login", 403),
+    "admin:treatments_course_delete": ("login", 403, "login", 403),
+    "admin:treatments_course_history": ("login", 200, "login", 403),
+    "admin:treatments_course_simple_history": ("login", 200, "login", 403),
+    "admin:treatments_protocol_change": ("login", 200, "login", 200),
+    "admin:treatments_protocol_delete": ("login", 403, "login", 403),
+    "admin:treatments_protocol_history": ("login", 200, "login", 200),
+    "admin:treatments_protocol_simple_history": ("login", 200, "login", 200),
+    "admin:treatments_reminder_history": ("login", 200, "login", 403),
+    "admin:treatments_room_change": ("login", 200, "login", 200),
+    "admin:treatments_room_delete": ("login", 403, "login", 403),
+    "admin:treatments_room_history": ("login", 200, "login", 200),
+    "admin:treatments_session_add": ("login", 403, "login", 403),
+    "admin:treatments_session_simple_history": ("login", 200, "login", 403),
+    # Logging in and out: the login page sends a logged-in user on; logging out and changing
+    # the language are POSTs (a GET is refused or sent back); the second step is for anyone
+    # logged in.
+    "login": (200, 302, 302, 302),
+    "logout": ("login", 405, 405, 405),
+    "set_language": ("login", 302, 302, 302),
+    "two_factor": ("login", 200, 200, 200),
     # The patient's links from a reminder: the signed token is the key, not a login.
     "appointment_confirm": (200, 200, 200, 200),
     "appointment_cancel": (200, 200, 200, 200),
@@ -199,58 +281,103 @@ def _a_session(patient):
     )
 
 
-def _url(name, patient, consent, lot, session=None):
-    if name in (
-        "treatments:session",
-        "treatments:session_amend",
-        "admin:treatments_session_change",
-        "admin:treatments_session_history",
-        "admin:treatments_session_cancel",
-        "admin:treatments_session_delete",
-    ):
-        return reverse(name, args=[session.pk])
-    if name in (
-        "treatments:course",
-        "admin:treatments_course_change",
-        "admin:treatments_course_plan",
-    ):
-        return reverse(name, args=[session.course_id])
-    if name in ("admin:treatments_reminder_change", "admin:treatments_reminder_delete"):
-        return reverse(name, args=[session.reminders.first().pk])
+ADMIN_OBJECT_URL = re.compile(
+    r"^admin:(?P<model>[a-z_]+?)_"
+    r"(?P<action>change|delete|history|simple_history|cancel|plan|withdraw|operate|config|qrcode|password_change)$"
+)
+OTHER_ARGS = {
+    "treatments:session": "treatments_session",
+    "treatments:session_amend": "treatments_session",
+    "treatments:course": "treatments_course",
+    "reports:stock_lot_recall": "inventory_lot",
+    "reports:stock_lot_ledger": "inventory_lot",
+    "admin:inventory_lot_operate": "inventory_lot",
+    "patients:safety": "patients_patient",
+    "patients:screening": "patients_patient",
+    "patient_export": "patients_patient",
+    "patient_export_print": "patients_patient",
+}
+
+
+def _objects(patient, consent, lot, session) -> dict:
+    """One object of every model the admin or a page shows, keyed as its admin URLs are."""
+    from axes.models import AccessAttempt, AccessFailureLog
+    from axes.models import AccessLog as LoginRecord
+    from django.contrib.auth.models import Group
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from clinic.models import AccessLog
+    from tests.factories import SupplierFactory
+
+    when = {"ip_address": "10.0.0.1", "user_agent": "test", "username": "someone"}
+    return {
+        "patients_patient": patient,
+        "patients_consent": consent,
+        "inventory_lot": lot,
+        "inventory_product": lot.product,
+        "inventory_supplier": SupplierFactory(),
+        "inventory_stockmovement": lot.movements.first(),
+        "treatments_session": session,
+        "treatments_course": session.course,
+        "treatments_protocol": session.course.protocol,
+        "treatments_room": session.room,
+        "treatments_reminder": session.reminders.first(),
+        "clinic_accesslog": AccessLog.objects.create(username="someone", event="login"),
+        "axes_accessattempt": AccessAttempt.objects.create(failures_since_start=1, **when),
+        "axes_accesslog": LoginRecord.objects.create(**when),
+        "axes_accessfailurelog": AccessFailureLog.objects.create(**when),
+        "otp_totp_totpdevice": TOTPDevice.objects.create(user=session.practitioner, name="phone"),
+        "auth_user": session.practitioner,
+        "auth_group": Group.objects.get(name=RECEPTION),
+    }
+
+
+def _url(name, objects):
+    from django.contrib.contenttypes.models import ContentType
+
+    if name in OTHER_ARGS:
+        return reverse(name, args=[objects[OTHER_ARGS[name]].pk])
     if name in ("appointment_confirm", "appointment_cancel"):
         from treatments.reminder_policy import link_token
 
-        action = name.removeprefix("appointment_")
+        session = objects["treatments_session"]
         token = link_token(
-            session_id=session.pk, session_start=session.scheduled_start, action=action
+            session_id=session.pk,
+            session_start=session.scheduled_start,
+            action=name.removeprefix("appointment_"),
         )
         return reverse(name, args=[token])
-    if name in ("patient_export", "patient_export_print"):
-        return reverse(name, args=[patient.pk])
-    if name == "reports:stock_lot_recall":
-        return reverse(name, args=[lot.pk])
-    if name in (
-        "reports:stock_lot_ledger",
-        "admin:inventory_lot_change",
-        "admin:inventory_lot_delete",
-        "admin:inventory_lot_operate",
-    ):
-        return reverse(name, args=[lot.pk])
-    if name in ("admin:inventory_product_change", "admin:inventory_product_delete"):
-        return reverse(name, args=[lot.product_id])
-    if name in ("admin:inventory_stockmovement_change", "admin:inventory_stockmovement_delete"):
-        return reverse(name, args=[lot.movements.first().pk])
-    if name in (
-        "patients:safety",
-        "patients:screening",
-        "admin:patients_patient_change",
-        "admin:patients_patient_history",
-        "admin:patients_patient_delete",
-    ):
-        return reverse(name, args=[patient.pk])
-    if name in ("admin:patients_consent_change", "admin:patients_consent_withdraw"):
-        return reverse(name, args=[consent.pk])
+    if name == "admin:app_list":
+        return reverse(name, args=["patients"])
+    if name == "admin:view_on_site":
+        patient = objects["patients_patient"]
+        return reverse(name, args=[ContentType.objects.get_for_model(patient).pk, patient.pk])
+    match = ADMIN_OBJECT_URL.match(name)
+    if match and match["model"] in objects:
+        obj = objects[match["model"]]
+        if match["action"] == "simple_history":
+            return reverse(name, args=[obj.pk, obj.history.first().history_id])
+        return reverse(name, args=[obj.pk])
     return reverse(name)
+
+
+def _every_url_name() -> set[str]:
+    from django.urls import URLPattern, URLResolver, get_resolver
+
+    def walk(patterns, namespace=""):
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                inner = namespace + (f"{pattern.namespace}:" if pattern.namespace else "")
+                yield from walk(pattern.url_patterns, inner)
+            elif isinstance(pattern, URLPattern) and pattern.name:
+                yield namespace + pattern.name
+
+    return set(walk(get_resolver().url_patterns))
+
+
+def test_the_matrix_covers_every_url_of_the_project():
+    assert _every_url_name() - set(ACCESS) == set()
+    assert set(ACCESS) - _every_url_name() == set()
 
 
 @pytest.mark.parametrize("role", ROLES, ids=lambda r: r or "anonymous")
@@ -258,14 +385,14 @@ def test_role_matrix(client, role):
     patient = PatientFactory()
     consent = ConsentFactory(patient=patient)
     lot = receive(ProductFactory(), quantity="3")
-    session = _a_session(patient)
+    objects = _objects(patient, consent, lot, _a_session(patient))
     if role:
         client.force_login(user_set_roles(user=UserFactory(username="member"), roles=[role]))
     column = ROLES.index(role)
     failures = []
     for name, expected_row in ACCESS.items():
         expected = expected_row[column]
-        response = client.get(_url(name, patient, consent, lot, session))
+        response = client.get(_url(name, objects))
         if expected == "login":
             ok = response.status_code == 302 and "login" in response["Location"]
         else:
