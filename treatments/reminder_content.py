@@ -9,16 +9,20 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 
+from patients.models import ReminderChannel
+
 from . import reminder_policy as policy
 from .models import Reminder
 
 
 @dataclass(frozen=True)
 class ReminderContent:
-    subject: str
-    text: str
-    html: str
-    sms: str
+    """What one channel sends: an email's subject, text and HTML, or an SMS's text."""
+
+    subject: str = ""
+    text: str = ""
+    html: str = ""
+    sms: str = ""
 
 
 def appointment_links(*, session_id: int, session_start) -> dict[str, str]:
@@ -35,8 +39,11 @@ def appointment_links(*, session_id: int, session_start) -> dict[str, str]:
     }
 
 
-def render_reminder(reminder: Reminder) -> ReminderContent:
+def render_reminder(reminder: Reminder, channel: str | None = None) -> ReminderContent:
+    """The content for `channel` (the reminder's own by default); only that channel's
+    templates are rendered."""
     patient = reminder.session.course.patient
+    channel = channel or reminder.channel
     context = {
         "clinic_name": settings.CLINIC_NAME,
         "clinic_address": settings.CLINIC_ADDRESS,
@@ -45,9 +52,12 @@ def render_reminder(reminder: Reminder) -> ReminderContent:
         **appointment_links(session_id=reminder.session_id, session_start=reminder.session_start),
     }
     with translation.override(patient.preferred_language), timezone.override(settings.TIME_ZONE):
+        if channel == ReminderChannel.SMS:
+            return ReminderContent(
+                sms=" ".join(render_to_string("treatments/reminders/sms.txt", context).split())
+            )
         return ReminderContent(
             subject=" ".join(render_to_string("treatments/reminders/subject.txt", context).split()),
             text=render_to_string("treatments/reminders/email.txt", context),
             html=render_to_string("treatments/reminders/email.html", context),
-            sms=" ".join(render_to_string("treatments/reminders/sms.txt", context).split()),
         )

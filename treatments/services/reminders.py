@@ -17,16 +17,16 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives, get_connection
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from clinic.sms import SmsError, SmsMessage, send_sms
-from patients.models import ReminderChannel
+from patients.models import Patient, ReminderChannel
 
 from .. import reminder_policy as policy
-from ..models import Reminder, ReminderStatus, Session, SessionStatus
+from ..models import Course, Reminder, ReminderStatus, Session, SessionStatus
 from ..reminder_content import render_reminder
 
 log = logging.getLogger(__name__)
@@ -189,7 +189,7 @@ def _close_email_connection() -> None:
 
 
 def _deliver(reminder: Reminder, channel: str, address: str) -> str:
-    content = render_reminder(reminder)
+    content = render_reminder(reminder, channel)
     if channel == ReminderChannel.EMAIL:
         message = EmailMultiAlternatives(
             subject=content.subject,
@@ -212,16 +212,73 @@ def _finish(reminder_id: int, claim: datetime, **fields) -> bool:
     )
 
 
+# The claim, and what the sender reads, in one statement on PostgreSQL: the sender runs once
+# per reminder, and a round trip plus the ORM's query building was a third of its time.
+_CLAIM_SQL = """
+UPDATE treatments_reminder AS r
+   SET status = 'sending', claimed_at = %s, attempts = r.attempts + 1
+  FROM treatments_session AS s, treatments_course AS c, patients_patient AS p
+ WHERE r.id = %s AND r.status = 'pending'
+   AND s.id = r.session_id AND c.id = s.course_id AND p.id = c.patient_id
+RETURNING r.id, r.session_id, r.channel, r.session_start, r.attempts,
+          s.status, s.scheduled_start, s.course_id,
+          p.id, p.email, p.mobile_phone, p.preferred_channel, p.preferred_language,
+          p.reminders_opt_out
+"""
+REMINDER_COLUMNS = ["id", "session_id", "channel", "session_start", "attempts"]
+SESSION_COLUMNS = ["status", "scheduled_start", "course_id"]
+PATIENT_COLUMNS = [
+    "id",
+    "email",
+    "mobile_phone",
+    "preferred_channel",
+    "preferred_language",
+    "reminders_opt_out",
+]
+
+
+def _built(model, columns):
+    """An instance from some of its columns, the others deferred (Model.from_db wants the
+    values in the order of the model's fields)."""
+    values = dict(columns)
+    names = [f.attname for f in model._meta.concrete_fields if f.attname in values]
+    return model.from_db(connection.alias, names, [values[name] for name in names])
+
+
+def _claim(reminder_id: int, now: datetime) -> Reminder | None:
+    """Pending to sending, atomically; the reminder with its session and patient, or None if
+    it was not pending (another worker has it, or it is done)."""
+    if connection.vendor != "postgresql":
+        claimed = Reminder.objects.filter(pk=reminder_id, status=ReminderStatus.PENDING).update(
+            status=ReminderStatus.SENDING, claimed_at=now, attempts=F("attempts") + 1
+        )
+        if not claimed:
+            return None
+        return Reminder.objects.select_related("session__course__patient").get(pk=reminder_id)
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM_SQL, [now, reminder_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    reminder = _built(Reminder, zip(REMINDER_COLUMNS, row[:5], strict=True))
+    session = _built(
+        Session, [("id", reminder.session_id), *zip(SESSION_COLUMNS, row[5:8], strict=True)]
+    )
+    patient = _built(Patient, zip(PATIENT_COLUMNS, row[8:], strict=True))
+    course = _built(Course, [("id", session.course_id), ("patient_id", patient.pk)])
+    # Raw rows skip the fields' own conversions: the phone comes back as text.
+    patient.mobile_phone = Patient._meta.get_field("mobile_phone").to_python(patient.mobile_phone)
+    course.patient, session.course, reminder.session = patient, course, session
+    return reminder
+
+
 def reminder_send(*, reminder_id: int, now: datetime | None = None) -> SendOutcome:
     """Claims the reminder, checks the session still wants it, sends it and records the result.
     A failure is retried (the task waits `retry_in` seconds) until REMINDER_MAX_ATTEMPTS."""
     now = now or timezone.now()
-    claimed = Reminder.objects.filter(pk=reminder_id, status=ReminderStatus.PENDING).update(
-        status=ReminderStatus.SENDING, claimed_at=now, attempts=F("attempts") + 1
-    )
-    if not claimed:
+    reminder = _claim(reminder_id, now)
+    if reminder is None:
         return SendOutcome("not pending")
-    reminder = Reminder.objects.select_related("session__course__patient").get(pk=reminder_id)
     session, patient = reminder.session, reminder.session.course.patient
 
     skip = None
