@@ -13,6 +13,18 @@ from inventory.models import Lot, Product
 from .models import Area, Room, Technique
 
 
+class PractitionerChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, user):
+        return user.get_full_name() or user.get_username()
+
+
+class LotChoiceField(forms.ModelChoiceField):
+    """The lot number first: on a narrow select it is what must not be cut off."""
+
+    def label_from_instance(self, lot):
+        return f"{lot.lot_number} · {lot.expiry_date:%d/%m/%Y} · {lot.product}"
+
+
 def practitioners():
     return (
         get_user_model()
@@ -31,7 +43,7 @@ class PlannedSessionForm(forms.Form):
         label=_("Time"), initial=time(10, 0), widget=forms.TimeInput(attrs={"type": "time"})
     )
     minutes = forms.IntegerField(label=_("Minutes"), initial=45, min_value=10, max_value=240)
-    practitioner = forms.ModelChoiceField(label=_("Practitioner"), queryset=None)
+    practitioner = PractitionerChoiceField(label=_("Practitioner"), queryset=None)
     room = forms.ModelChoiceField(label=_("Room"), queryset=Room.objects.filter(active=True))
 
     def __init__(self, *args, **kwargs):
@@ -163,7 +175,7 @@ class ProductLineForm(forms.Form):
     product = forms.ModelChoiceField(
         label=_("Product"), queryset=Product.objects.filter(active=True)
     )
-    lot = forms.ModelChoiceField(
+    lot = LotChoiceField(
         label=_("Lot"),
         required=False,
         queryset=Lot.objects.none(),
