@@ -307,23 +307,19 @@ def _flow_labels(group: str) -> tuple[str, str]:
     )
 
 
-def consumption(
-    *,
-    date_from: date,
-    date_to: date,
-    category: str | None = None,
-    group: str = "product",
-    period: str = "month",
-) -> list[FlowRow]:
+def _consumption_sql(
+    *, date_from: date, date_to: date, category: str | None, group: str, period: str
+) -> tuple[str, tuple] | None:
     """Net consumption (reversals deducted) per period and per product, category or acting
-    user, as positive quantities and values, by period and label. One query.
+    user, as positive quantities and values, as one query: (period, key, label, quantity,
+    value) rows, not yet sorted. None when the period has no day.
 
     Per month: whole months from the monthly rollup, and each month's edge days from the daily
     one, with that month as a constant (truncating each daily row's date to its month took
     as long as the rest of the query); no month comes from two parts, so the parts are a
     UNION ALL and nothing is summed across them. Per day or week: the daily rollup. The parts
     group by ids; the names are joined to the few thousand groups, not to every rollup row,
-    and the database sorts them, which the ORM cannot write around a union."""
+    which the ORM cannot write around a union."""
     kinds = [MovementKind.CONSUMPTION]
     key = F(FLOW_KEYS[group])
     if period == "month":
@@ -348,16 +344,89 @@ def consumption(
         if not isinstance(part, EmptyQuerySet)
     ]
     if not summed:
-        return []
+        return None
     flows, params = summed[0].union(*summed[1:], all=True).query.sql_with_params()
     label, join = _flow_labels(group)
+    return (
+        f"SELECT flows.flow_period, flows.flow_key, {label} AS flow_label, flows.flow_quantity, "
+        f"flows.flow_value FROM ({flows}) AS flows {join}",
+        params,
+    )
+
+
+# The order of a consumption report: by period, then by the name shown.
+FLOW_ORDER = "ORDER BY 1, 3, 2"
+
+
+def consumption(
+    *,
+    date_from: date,
+    date_to: date,
+    category: str | None = None,
+    group: str = "product",
+    period: str = "month",
+) -> list[FlowRow]:
+    """Every row of the consumption report (see _consumption_sql), by period and label, sorted
+    in the database. One query."""
+    query = _consumption_sql(
+        date_from=date_from, date_to=date_to, category=category, group=group, period=period
+    )
+    if query is None:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(f"{query[0]} {FLOW_ORDER}", query[1])
+        return [FlowRow._make(row) for row in cursor.fetchall()]
+
+
+@dataclass
+class FlowPage:
+    rows: list[FlowRow]
+    number: int  # the page these rows are, counting from 1
+    count: int  # rows in the whole report
+    total_value: Decimal  # of the whole report
+
+
+def consumption_page(
+    *,
+    date_from: date,
+    date_to: date,
+    category: str | None = None,
+    group: str = "product",
+    period: str = "month",
+    number: int = 1,
+    per_page: int = 100,
+) -> FlowPage:
+    """One page of the consumption report, with the size and value of the whole report, in
+    one query (window totals beside a LIMIT), so that only the page's rows leave the database.
+    A page past the last (or below the first) gives the last page, at two queries more."""
+    query = _consumption_sql(
+        date_from=date_from, date_to=date_to, category=category, group=group, period=period
+    )
+    if query is None:
+        return FlowPage([], 1, 0, ZERO)
+    sql, params = query
+    if number >= 1:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT *, count(*) OVER (), sum(flow_value) OVER () FROM ({sql}) AS report "
+                f"{FLOW_ORDER} LIMIT %s OFFSET %s",
+                (*params, per_page, (number - 1) * per_page),
+            )
+            found = cursor.fetchall()
+        if found:
+            rows = [FlowRow._make(row[:5]) for row in found]
+            return FlowPage(rows, number, found[0][5], found[0][6])
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*), sum(flow_value) FROM ({sql}) AS report", params)
+        count, total = cursor.fetchone()
+    if not count:
+        return FlowPage([], 1, 0, ZERO)
+    last = -(-count // per_page)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT flows.flow_period, flows.flow_key, {label}, flows.flow_quantity, "
-            f"flows.flow_value FROM ({flows}) AS flows {join} ORDER BY 1, 3, 2",
-            params,
+            f"{sql} {FLOW_ORDER} LIMIT %s OFFSET %s", (*params, per_page, (last - 1) * per_page)
         )
-        return [FlowRow._make(row) for row in cursor.fetchall()]
+        return FlowPage([FlowRow._make(row) for row in cursor.fetchall()], last, count, total)
 
 
 @dataclass

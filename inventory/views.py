@@ -10,7 +10,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
+from django.core.paginator import Page, Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import floatformat
@@ -422,27 +422,52 @@ class Consumption(StockReport):
     csv_name = "consumption"
 
     def rows(self, filters: dict) -> list[reports.FlowRow]:
-        rows = reports.consumption(
+        """The whole report, for the CSV and the chart."""
+        return self.labelled(
+            filters,
+            reports.consumption(
+                date_from=filters["date_from"],
+                date_to=filters["date_to"],
+                category=filters["category"],
+                group=filters["group"],
+                period=filters["period"],
+            ),
+        )
+
+    @staticmethod
+    def labelled(filters: dict, rows: list[reports.FlowRow]) -> list[reports.FlowRow]:
+        if filters["group"] != "category":
+            return rows
+        categories = _labels(SubstanceCategory.choices)
+        return [row._replace(label=categories[row.key]) for row in rows]
+
+    def build(self, filters, **kwargs):
+        if self.wants_csv():
+            return {"rows": self.rows(filters)}
+        try:
+            number = int(float(self.request.GET.get("page") or 1))
+        except (TypeError, ValueError, OverflowError):
+            number = 1
+        report = reports.consumption_page(
             date_from=filters["date_from"],
             date_to=filters["date_to"],
             category=filters["category"],
             group=filters["group"],
             period=filters["period"],
+            number=number,
+            per_page=ROWS_PER_PAGE,
         )
-        if filters["group"] == "category":
-            categories = _labels(SubstanceCategory.choices)
-            rows = [row._replace(label=categories[row.key]) for row in rows]
-        return rows
-
-    def build(self, filters, **kwargs):
-        rows = self.rows(filters)
-        query = self.request.GET.copy()
-        query.pop("format", None)
+        # The page as Paginator.get_page() would give it, its rows read by the query.
+        pages = Paginator(range(report.count), ROWS_PER_PAGE)
+        page = Page(self.labelled(filters, report.rows), report.number, pages)
+        page_query, chart_query = self.request.GET.copy(), self.request.GET.copy()
+        page_query.pop("page", None)
+        chart_query.pop("format", None)
         return {
-            "rows": rows,
-            **self.paginate(rows),
-            "chart_url": f"{reverse('reports:stock_consumption_chart')}?{query.urlencode()}",
-            "total_value": sum((row.value for row in rows), Decimal(0)),
+            "page": page,
+            "page_query": page_query.urlencode(),
+            "chart_url": f"{reverse('reports:stock_consumption_chart')}?{chart_query.urlencode()}",
+            "total_value": report.total_value,
         }
 
     def lines(self, context, figures):

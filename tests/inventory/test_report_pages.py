@@ -114,3 +114,32 @@ def test_report_filters_mark_the_field_in_error(manager_client):
     assert 'class="dateinput form-control is-invalid"' in page
     assert '<span id="error_1_id_date_from"><strong>Enter a valid date.</strong></span>' in page
     assert 'class="select form-select" id="id_group"' in page
+
+
+@pytest.mark.django_db
+def test_consumption_is_paged_in_the_database_with_the_whole_reports_total(
+    manager_client, monkeypatch
+):
+    from inventory import views
+
+    monkeypatch.setattr(views, "ROWS_PER_PAGE", 2)
+    ana = UserFactory(username="ana")
+    for name, quantity in (("A", 1), ("B", 2), ("C", 3)):
+        product = ProductFactory(name=name)
+        receive(product, quantity="10", cost="1", actor=ana, occurred_at=at(TODAY - timedelta(5)))
+        services.stock_consume(product=product, quantity=Decimal(quantity), on=TODAY, actor=ana)
+    url = reverse("reports:stock_consumption")
+
+    def shown(page):
+        context = manager_client.get(url, {"period": "day", "page": page}).context
+        return [row.label for row in context["page"]], context["page"].number, context["lines"]
+
+    assert shown(1)[:2] == (["A", "B"], 1)
+    assert shown(2)[:2] == (["C"], 2)
+    assert shown(9)[:2] == (["C"], 2)  # past the last page: the last, as Paginator gives it
+    assert shown("soon")[:2] == (["A", "B"], 1)
+    first = manager_client.get(url, {"period": "day"})
+    assert first.context["total_value"] == "6.00"
+    assert first.context["page"].paginator.num_pages == 2
+    csv = manager_client.get(url, {"period": "day", "format": "csv"}).content.decode("utf-8-sig")
+    assert len(csv.splitlines()) == 4
