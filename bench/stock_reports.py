@@ -1001,7 +1001,8 @@ class QueryTimer:
 def measure(case: Case, client: Client, args) -> Result:
     """Times the page, then each hand-written query, each after its own warm-up. (Not in turn
     run after run: with PostgreSQL's default 128 MB of shared buffers, a query over the 400 MB
-    ledger would evict the rollup's pages just before the rollup query ran.)"""
+    ledger would evict the rollup's pages just before the rollup query ran. --interleave runs
+    in turn only the page and the query over the tables it reads.)"""
     result = Result(case)
     try:
         response = client.get(case.url)
@@ -1031,10 +1032,20 @@ def measure(case: Case, client: Client, args) -> Result:
         if record:
             result.sql_ms.setdefault(tables, []).append((time.perf_counter() - started) * 1000)
 
+    # With --interleave, the query that reads what the page reads (the rollups, or the lots for
+    # the snapshots) runs in turn with the page, so that a busy machine slows both alike; the
+    # ledger queries still run apart.
+    paired = None
+    if args.interleave and not result.error:
+        paired = next((t for t in ("monthly", "rollup", "ledger") if t in case.sql), None)
     if not result.error:
         for run in range(args.warmup + args.runs):
             page(record=run >= args.warmup)
+            if paired:
+                query(paired, record=run >= args.warmup)
     for tables in case.sql:
+        if tables == paired:
+            continue
         for run in range(args.warmup + args.runs):
             query(tables, record=run >= args.warmup)
 
@@ -1122,6 +1133,12 @@ def main() -> None:
     )
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument(
+        "--interleave",
+        action="store_true",
+        help="run each page in turn with its hand-written query over the same tables "
+        "(steadier ratios on a shared machine)",
+    )
     parser.add_argument(
         "--explain",
         action="store_true",
