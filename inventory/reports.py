@@ -236,6 +236,22 @@ class FlowRow(NamedTuple):
     value: Decimal
 
 
+def _decimal(value) -> Decimal:
+    # SQLite hands back sums as floats and dates as text; PostgreSQL as Decimal and date.
+    if value is None or isinstance(value, Decimal):
+        return value
+    return Decimal(str(value))
+
+
+def _flow_row(row) -> FlowRow:
+    period = row[0]
+    if isinstance(period, str):
+        period = date.fromisoformat(period[:10])
+    elif isinstance(period, datetime):
+        period = period.date()
+    return FlowRow(period, row[1], row[2], _decimal(row[3]), _decimal(row[4]))
+
+
 @dataclass(frozen=True)
 class Span:
     """A period cut into whole months (read from StockMonth) and the days left at its edges
@@ -375,7 +391,7 @@ def consumption(
         return []
     with connection.cursor() as cursor:
         cursor.execute(f"{query[0]} {FLOW_ORDER}", query[1])
-        return [FlowRow._make(row) for row in cursor.fetchall()]
+        return [_flow_row(row) for row in cursor.fetchall()]
 
 
 @dataclass
@@ -414,8 +430,8 @@ def consumption_page(
             )
             found = cursor.fetchall()
         if found:
-            rows = [FlowRow._make(row[:5]) for row in found]
-            return FlowPage(rows, number, found[0][5], found[0][6])
+            rows = [_flow_row(row) for row in found]
+            return FlowPage(rows, number, found[0][5], _decimal(found[0][6]))
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT count(*), sum(flow_value) FROM ({sql}) AS report", params)
         count, total = cursor.fetchone()
@@ -426,7 +442,7 @@ def consumption_page(
         cursor.execute(
             f"{sql} {FLOW_ORDER} LIMIT %s OFFSET %s", (*params, per_page, (last - 1) * per_page)
         )
-        return FlowPage([FlowRow._make(row) for row in cursor.fetchall()], last, count, total)
+        return FlowPage([_flow_row(row) for row in cursor.fetchall()], last, count, _decimal(total))
 
 
 @dataclass
