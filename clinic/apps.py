@@ -8,9 +8,13 @@ class ClinicConfig(AppConfig):
     verbose_name = _("Clinic")
 
     def ready(self):
+        from django.contrib.auth.signals import user_logged_in
+
         from .audit import connect_signals
+        from .middleware import start_idle_clock
 
         connect_signals()
+        user_logged_in.connect(start_idle_clock, dispatch_uid="clinic.idle_clock")
 
 
 class ClinicAdminConfig(admin_apps.AdminConfig):

@@ -27,3 +27,9 @@ class IdleTimeoutMiddleware:
                 # Saving the session also pushes its cookie's and its row's expiry forward.
                 request.session[SEEN] = now
         return self.get_response(request)
+
+
+def start_idle_clock(sender, request, user, **kwargs):
+    """A login starts the idle clock afresh, even in a session kept from before it."""
+    if request is not None and hasattr(request, "session"):
+        request.session[SEEN] = int(time.time())

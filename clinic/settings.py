@@ -232,6 +232,9 @@ AXES_CLIENT_IP_CALLABLE = "clinic.net.client_ip"
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
 
+# Sessions are read from the cache (Redis in production) and written through to the database:
+# one query less on every page, and nothing lost when the cache restarts.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 # Sessions end after this many idle minutes (clinic/middleware.py).
 SESSION_IDLE_MINUTES = env.int("SESSION_IDLE_MINUTES", default=30)
 SESSION_COOKIE_AGE = SESSION_IDLE_MINUTES * 60
