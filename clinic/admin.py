@@ -1,10 +1,48 @@
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db import connection
+from django.db.models import QuerySet
+from django.utils.functional import cached_property
 from simple_history.admin import SimpleHistoryAdmin
 
 from .audit import access_record
 from .models import AccessEvent, AccessLog
+
+
+class EstimatedCountPaginator(Paginator):
+    """Exact counts for a filtered or searched list; for a whole large table on PostgreSQL, the
+    planner's estimate (pg_class.reltuples), which costs nothing, instead of a COUNT(*) that
+    reads millions of rows to number the pages. Small tables are counted exactly."""
+
+    EXACT_BELOW = 100_000
+
+    @cached_property
+    def count(self) -> int:
+        queryset = self.object_list
+        if (
+            connection.vendor == "postgresql"
+            and isinstance(queryset, QuerySet)
+            and not queryset.query.where
+        ):
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
+                    [queryset.model._meta.db_table],
+                )
+                row = cursor.fetchone()
+            if row and row[0] >= self.EXACT_BELOW:
+                return row[0]
+        return super().count
+
+
+class LargeTableAdmin:
+    """For changelists over tables that grow without end (patients, sessions, reminders, the
+    logs): no exact count of the whole table on every page."""
+
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
 
 
 class HistoryAdmin(SimpleHistoryAdmin):
@@ -20,7 +58,7 @@ class HistoryAdmin(SimpleHistoryAdmin):
         return super().history_form_view(request, object_id, version_id, extra_context)
 
 
-class PatientRecordAdmin(HistoryAdmin):
+class PatientRecordAdmin(LargeTableAdmin, HistoryAdmin):
     """A historied admin whose pages show a patient's record: opening one (its form or its
     history) goes into the access log under that patient."""
 
@@ -45,7 +83,7 @@ class PatientRecordAdmin(HistoryAdmin):
 
 
 @admin.register(AccessLog)
-class AccessLogAdmin(admin.ModelAdmin):
+class AccessLogAdmin(LargeTableAdmin, admin.ModelAdmin):
     """Read-only: who saw or took what. Entries cannot be added, changed or deleted here (or
     anywhere: see AccessLog)."""
 
@@ -55,7 +93,6 @@ class AccessLogAdmin(admin.ModelAdmin):
     date_hierarchy = "at"
     readonly_fields = ["at", "user_id", "username", "event", "patient_id", "what", "address"]
     fields = readonly_fields
-    show_full_result_count = False
 
     def has_add_permission(self, request):
         return False

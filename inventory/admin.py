@@ -6,7 +6,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from clinic.admin import HistoryAdmin
+from clinic.admin import HistoryAdmin, LargeTableAdmin
 from clinic.forms import add_service_errors
 
 from . import services
@@ -251,7 +251,7 @@ class LotAdmin(HistoryAdmin):
 
 
 @admin.register(StockMovement)
-class StockMovementAdmin(admin.ModelAdmin):
+class StockMovementAdmin(LargeTableAdmin, admin.ModelAdmin):
     """The ledger, read-only: nothing in it is added here, changed or deleted."""
 
     list_display = [

@@ -5,6 +5,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Upper
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -102,10 +103,14 @@ class Patient(models.Model):
         verbose_name = _("patient")
         verbose_name_plural = _("patients")
         indexes = [
-            models.Index(fields=["family_name", "given_name"], name="patient_name_idx"),
+            # The list's order, so a page of it is read from the index without sorting.
+            models.Index(fields=["family_name", "given_name", "id"], name="patient_name_idx"),
             models.Index(fields=["date_of_birth"], name="patient_dob_idx"),
             models.Index(fields=["mobile_phone"], name="patient_phone_idx"),
-            models.Index(fields=["email"], name="patient_email_idx"),
+            # Search by email ignores case.
+            models.Index(Upper("email"), name="patient_email_upper_idx"),
+            # On PostgreSQL a trigram index serves the name search (name_key LIKE '%word%'):
+            # migration patients.0002.
         ]
 
     def __str__(self) -> str:

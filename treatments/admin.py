@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from clinic.admin import HistoryAdmin, PatientRecordAdmin
+from clinic.admin import HistoryAdmin, LargeTableAdmin, PatientRecordAdmin
 from clinic.forms import add_service_errors
 
 from . import selectors, services
@@ -420,7 +420,7 @@ class SessionAdmin(PatientRecordAdmin):
 
 
 @admin.register(Reminder)
-class ReminderAdmin(admin.ModelAdmin):
+class ReminderAdmin(LargeTableAdmin, admin.ModelAdmin):
     """Every reminder, read-only: the pipeline writes them. A failed one can be sent again."""
 
     list_display = [
