@@ -45,6 +45,20 @@ class LargeTableAdmin:
     show_full_result_count = False
 
 
+class ReadOnlyAdmin:
+    """Rows written only by their services or by the system: shown, never added, changed or
+    deleted from the admin."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class HistoryAdmin(SimpleHistoryAdmin):
     """Change history to read, with who, when, why and the diff; never to revert from.
 
@@ -83,7 +97,7 @@ class PatientRecordAdmin(LargeTableAdmin, HistoryAdmin):
 
 
 @admin.register(AccessLog)
-class AccessLogAdmin(LargeTableAdmin, admin.ModelAdmin):
+class AccessLogAdmin(ReadOnlyAdmin, LargeTableAdmin, admin.ModelAdmin):
     """Read-only: who saw or took what. Entries cannot be added, changed or deleted here (or
     anywhere: see AccessLog)."""
 
@@ -93,12 +107,3 @@ class AccessLogAdmin(LargeTableAdmin, admin.ModelAdmin):
     date_hierarchy = "at"
     readonly_fields = ["at", "user_id", "username", "event", "patient_id", "what", "address"]
     fields = readonly_fields
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

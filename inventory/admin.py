@@ -6,7 +6,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from clinic.admin import HistoryAdmin, LargeTableAdmin
+from clinic.admin import HistoryAdmin, LargeTableAdmin, ReadOnlyAdmin
 from clinic.forms import add_service_errors
 
 from . import services
@@ -251,7 +251,7 @@ class LotAdmin(HistoryAdmin):
 
 
 @admin.register(StockMovement)
-class StockMovementAdmin(LargeTableAdmin, admin.ModelAdmin):
+class StockMovementAdmin(ReadOnlyAdmin, LargeTableAdmin, admin.ModelAdmin):
     """The ledger, read-only: nothing in it is added here, changed or deleted."""
 
     list_display = [
@@ -269,13 +269,3 @@ class StockMovementAdmin(LargeTableAdmin, admin.ModelAdmin):
     list_select_related = ["lot__product", "actor"]
     search_fields = ["lot__lot_number", "lot__product__name", "reference"]
     date_hierarchy = "occurred_at"
-    show_full_result_count = False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

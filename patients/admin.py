@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from clinic.admin import PatientRecordAdmin
+from clinic.admin import PatientRecordAdmin, ReadOnlyAdmin
 from clinic.forms import add_service_errors
 
 from . import selectors, services
@@ -224,7 +224,8 @@ class PatientAdmin(PatientRecordAdmin):
 
 
 @admin.register(Consent)
-class ConsentAdmin(PatientRecordAdmin):
+class ConsentAdmin(ReadOnlyAdmin, PatientRecordAdmin):
+    # Consents are recorded on the patient's page and withdrawn from their own.
     list_display = ["patient", "kind", "form_version", "signed_at", "withdrawn_at", "recorded_by"]
     list_filter = ["kind", ("withdrawn_at", admin.EmptyFieldListFilter), "signed_at"]
     list_select_related = ["patient", "recorded_by"]
@@ -234,16 +235,6 @@ class ConsentAdmin(PatientRecordAdmin):
 
     def patient_id_of(self, consent):
         return consent.patient_id
-
-    def has_add_permission(self, request):
-        # Consents are recorded on the patient's page.
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_urls(self):
         return [
