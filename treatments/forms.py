@@ -6,6 +6,7 @@ from crispy_forms.layout import Column, Fieldset, Layout, Row, Submit
 from django import forms
 from django.contrib.auth import get_user_model
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
 from inventory.models import Lot, Product
@@ -190,9 +191,12 @@ class ProductLineForm(forms.Form):
         label=_("Area"), required=False, choices=[("", "---------"), *Area.choices]
     )
 
-    def __init__(self, *args, usable_lots=None, **kwargs):
+    def __init__(self, *args, usable_lots=None, choices=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["lot"].queryset = usable_lots if usable_lots is not None else Lot.objects.none()
+        if choices is not None:
+            # Read once for the whole formset (see BaseProductLineFormSet), not once a line.
+            self.fields["product"].choices, self.fields["lot"].choices = choices
 
 
 class BaseProductLineFormSet(forms.BaseFormSet):
@@ -200,8 +204,24 @@ class BaseProductLineFormSet(forms.BaseFormSet):
         self.usable_lots = usable_lots
         super().__init__(*args, **kwargs)
 
+    @cached_property
+    def shared_choices(self) -> tuple[list, list]:
+        """The product and lot options, read once: every line offers the same ones."""
+        blank = [("", "---------")]
+        products = ProductLineForm.base_fields["product"].queryset
+        lots = self.usable_lots if self.usable_lots is not None else Lot.objects.none()
+        lot_field = ProductLineForm.base_fields["lot"]
+        return (
+            blank + [(product.pk, str(product)) for product in products],
+            blank + [(lot.pk, lot_field.label_from_instance(lot)) for lot in lots],
+        )
+
     def get_form_kwargs(self, index):
-        return {**super().get_form_kwargs(index), "usable_lots": self.usable_lots}
+        return {
+            **super().get_form_kwargs(index),
+            "usable_lots": self.usable_lots,
+            "choices": self.shared_choices,
+        }
 
 
 ProductLineFormSet = forms.formset_factory(ProductLineForm, formset=BaseProductLineFormSet, extra=3)
