@@ -264,6 +264,8 @@ CONTENT_SECURITY_POLICY = {
 LANGUAGE_CODE = env.str("DJANGO_LANGUAGE_CODE", default="en")
 LANGUAGES = [("en", _("English")), ("es", _("Spanish"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# Dates as a clinic in Spain writes them, in English too (clinic/formats/en).
+FORMAT_MODULE_PATH = ["clinic.formats"]
 TIME_ZONE = env.str("CLINIC_TIME_ZONE", default="Europe/Madrid")
 USE_I18N = True
 USE_TZ = True
