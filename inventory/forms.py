@@ -16,10 +16,14 @@ class ReportFilterForm(forms.Form):
     """The filters every stock report takes; each report uses the fields that apply to it."""
 
     date_from = forms.DateField(
-        label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label=_("From"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
     date_to = forms.DateField(
-        label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label=_("To"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
     category = forms.ChoiceField(
         label=_("Category"),
@@ -106,7 +110,7 @@ class ReceiveForm(forms.Form):
     product = forms.ModelChoiceField(label=_("Product"), queryset=Product.objects.none())
     lot_number = forms.CharField(label=_("Lot number"), max_length=20)
     expiry_date = forms.DateField(
-        label=_("Expiry date"), widget=forms.DateInput(attrs={"type": "date"})
+        label=_("Expiry date"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
     )
     quantity = forms.DecimalField(
         label=_("Quantity (stock units)"),

@@ -39,9 +39,13 @@ class PlannedSessionForm(forms.Form):
     """One session of a course being booked: the proposed date, which staff may change."""
 
     number = forms.IntegerField(widget=forms.HiddenInput)
-    day = forms.DateField(label=_("Date"), widget=forms.DateInput(attrs={"type": "date"}))
+    day = forms.DateField(
+        label=_("Date"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
     start = forms.TimeField(
-        label=_("Time"), initial=time(10, 0), widget=forms.TimeInput(attrs={"type": "time"})
+        label=_("Time"),
+        initial=time(10, 0),
+        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
     )
     minutes = forms.IntegerField(label=_("Minutes"), initial=45, min_value=10, max_value=240)
     practitioner = PractitionerChoiceField(label=_("Practitioner"), queryset=None)

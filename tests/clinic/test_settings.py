@@ -94,3 +94,25 @@ def test_every_string_has_its_spanish_translation():
         if not any(part.strip('" \n') for part in translated.split("\n")):
             missing.append(text.split("msgstr", 1)[0].strip())
     assert missing == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_date_fields_of_the_pages_render_as_browsers_read_them_in_any_language(language):
+    """<input type="date"> only takes ISO dates: a field re-shown after an error keeps its
+    value in Spanish as in English."""
+    from datetime import date
+
+    from django.utils import translation
+
+    from inventory.forms import ReportFilterForm
+    from treatments.forms import PlannedSessionForm
+
+    with translation.override(language):
+        report = ReportFilterForm(
+            initial={"date_from": date(2028, 4, 11)}, fields=["date_from", "date_to"]
+        ).as_p()
+        planned = PlannedSessionForm(initial={"day": date(2028, 4, 11)}).as_p()
+
+    assert 'value="2028-04-11"' in report
+    assert 'value="2028-04-11"' in planned

@@ -9,14 +9,16 @@ SHORT_DATETIME_FORMAT = "d/m/Y H:i"
 MONTH_DAY_FORMAT = "j F"
 YEAR_MONTH_FORMAT = "F Y"
 FIRST_DAY_OF_WEEK = 1  # Monday
-DATE_INPUT_FORMATS = ["%d/%m/%Y", "%d/%m/%y", "%Y-%m-%d"]
+# The first format is how a date is written into a form field: ISO, which <input type="date">
+# needs. Typed dates are read day first (never the American month first).
+DATE_INPUT_FORMATS = ["%Y-%m-%d", "%d/%m/%Y", "%d/%m/%y"]
 DATETIME_INPUT_FORMATS = [
-    "%d/%m/%Y %H:%M:%S",
-    "%d/%m/%Y %H:%M",
-    "%d/%m/%Y",
     "%Y-%m-%d %H:%M:%S",
     "%Y-%m-%d %H:%M",
     "%Y-%m-%d",
+    "%d/%m/%Y %H:%M:%S",
+    "%d/%m/%Y %H:%M",
+    "%d/%m/%Y",
 ]
 DECIMAL_SEPARATOR = "."
 THOUSAND_SEPARATOR = ","
