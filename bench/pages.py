@@ -143,7 +143,11 @@ def cases(chosen: dict) -> list[Case]:
     words = name_key(chosen["name"]).split()
     like = " AND ".join(["p.name_key LIKE %s"] * len(words))
     day, practitioner = chosen["day"], chosen["practitioner_id"]
-    local_day = f"(s.scheduled_start AT TIME ZONE '{settings.TIME_ZONE}')::date"
+    # The day as a range of times, which the (practitioner, scheduled_start) index serves.
+    local_day = (
+        f"s.scheduled_start >= (%s::date)::timestamp AT TIME ZONE '{settings.TIME_ZONE}' AND "
+        f"s.scheduled_start < (%s::date + 1)::timestamp AT TIME ZONE '{settings.TIME_ZONE}'"
+    )
     return [
         Case(
             "patient list, unfiltered",
@@ -210,9 +214,9 @@ def cases(chosen: dict) -> list[Case]:
                   JOIN treatments_course c ON c.id = s.course_id
                   JOIN patients_patient p ON p.id = c.patient_id
                   JOIN treatments_room r ON r.id = s.room_id
-                 WHERE s.practitioner_id = %s AND {local_day} = %s
+                 WHERE s.practitioner_id = %s AND {local_day}
                  ORDER BY s.scheduled_start DESC LIMIT 100""",
-            [practitioner, day],
+            [practitioner, day, day],
         ),
         Case(
             "practitioner's day",
@@ -223,9 +227,9 @@ def cases(chosen: dict) -> list[Case]:
                   FROM treatments_session s
                   JOIN treatments_course c ON c.id = s.course_id
                   JOIN patients_patient p ON p.id = c.patient_id
-                 WHERE s.practitioner_id = %s AND {local_day} = %s
+                 WHERE s.practitioner_id = %s AND {local_day}
                  ORDER BY s.scheduled_start""",
-            [practitioner, day],
+            [practitioner, day, day],
         ),
         Case(
             "session page",

@@ -8,7 +8,7 @@ from datetime import date, datetime, time, timedelta
 
 import phonenumbers
 from django.conf import settings
-from django.db.models import Count, Exists, Max, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -76,10 +76,14 @@ def treatability(*, patient: Patient, categories: Iterable[str], on: date) -> Tr
 
 
 def treatability_many(
-    *, patients: Iterable[Patient], categories: Iterable[str], on: date
+    *,
+    patients: Iterable[Patient],
+    categories: Iterable[str] = (),
+    on: date,
+    categories_of: dict[int, Iterable[str]] | None = None,
 ) -> dict[int, Treatability]:
     """`treatability` for many patients at once (a day's list), in two queries whatever their
-    number."""
+    number. `categories_of` gives a patient's own planned substances where they differ."""
     ids = {patient.pk for patient in patients}
     in_force: dict[int, set[str]] = {pk: set() for pk in ids}
     for patient_id, kind in (
@@ -94,7 +98,12 @@ def treatability_many(
     ):
         latest.setdefault(screening.patient_id, screening)
     return {
-        pk: _evaluate(in_force=in_force[pk], screening=latest.get(pk), categories=categories, on=on)
+        pk: _evaluate(
+            in_force=in_force[pk],
+            screening=latest.get(pk),
+            categories=(categories_of or {}).get(pk, categories),
+            on=on,
+        )
         for pk in ids
     }
 
@@ -336,7 +345,14 @@ def patients_with_safety_flags(queryset: QuerySet[Patient] | None = None) -> Que
     """Patients with what a list needs to flag them: the date of the last screening and the
     consents, fetched in one query for the whole page."""
     queryset = Patient.objects.all() if queryset is None else queryset
-    return queryset.annotate(last_screening_on=Max("screenings__taken_on")).prefetch_related(
+    # A subquery per row, not an aggregate over a join: the list reads one page of patients
+    # in name order from its index, where a GROUP BY would first aggregate every patient.
+    last_screening = Subquery(
+        Screening.objects.filter(patient=OuterRef("pk"))
+        .order_by("-taken_on")
+        .values("taken_on")[:1]
+    )
+    return queryset.annotate(last_screening_on=last_screening).prefetch_related(
         Prefetch("consents", queryset=Consent.objects.order_by("kind", "-signed_at"))
     )
 

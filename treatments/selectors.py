@@ -1,7 +1,7 @@
 """Reads for the treatments pages, with their joins done in the database."""
 
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
@@ -65,11 +65,21 @@ _REMINDERS = Prefetch(
 )
 
 
+ONE_DAY = timedelta(days=1)
+
+
+def day_start(day: date) -> datetime:
+    """Midnight at the clinic, as an aware time."""
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
 def day_sessions(*, practitioner, day: date) -> QuerySet[Session]:
     """A practitioner's sessions on a day, in time order, with what the list shows."""
     return (
         Session.objects.for_practitioner(practitioner)
-        .filter(scheduled_start__date=day)
+        # A range on the time itself (not its date in the clinic's zone), which the
+        # (practitioner, scheduled_start) index serves.
+        .filter(scheduled_start__gte=day_start(day), scheduled_start__lt=day_start(day + ONE_DAY))
         .select_related("course__patient", "course__protocol", "room")
         .prefetch_related(_REMINDERS)
         .order_by("scheduled_start")

@@ -49,17 +49,15 @@ def my_day(request: HttpRequest) -> HttpResponse:
     except ValueError:
         day = timezone.localdate()
     sessions = list(selectors.day_sessions(practitioner=request.user, day=day))
-    # Each patient is judged for what their course plans; one batch per kind of course.
-    by_plan: dict[tuple, list[Session]] = {}
+    # Each patient is judged for what their course plans, all in one batch. (A patient with
+    # two sessions on the day in different courses is judged for both courses' substances.)
+    plans: dict[int, set[str]] = {}
     for session in sessions:
-        by_plan.setdefault(tuple(_planned_categories(session)), []).append(session)
-    safety = {}
-    for plan, planned in by_plan.items():
-        verdicts = treatability_many(
-            patients=[s.course.patient for s in planned], categories=plan, on=day
-        )
-        safety.update({s.pk: verdicts[s.course.patient_id] for s in planned})
-    rows = [(session, safety[session.pk]) for session in sessions]
+        plans.setdefault(session.course.patient_id, set()).update(_planned_categories(session))
+    verdicts = treatability_many(
+        patients=[s.course.patient for s in sessions], on=day, categories_of=plans
+    )
+    rows = [(session, verdicts[session.course.patient_id]) for session in sessions]
     return render(
         request,
         "treatments/my_day.html",
