@@ -7,6 +7,8 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required, permission_required
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone, translation
@@ -33,6 +35,7 @@ from .reminder_policy import LinkError
 from .services import RECORD_FIELDS, ProductLine
 
 PRACTICE = ("clinic.use_practice_pages", "treatments.view_session")
+RECALL_ROWS_PER_PAGE = 100
 COMPLETE = ("clinic.use_practice_pages", "treatments.change_session")
 
 
@@ -239,8 +242,9 @@ def course_page(request: HttpRequest, pk: int) -> HttpResponse:
 def lot_recall(request: HttpRequest, pk: int) -> HttpResponse:
     """Everyone who received a lot: for a recall, with what to contact them by."""
     lot = get_object_or_404(Lot.objects.select_related("product"), pk=pk)
-    lines = list(selectors.lot_recipients(lot=lot))
+    recipients = selectors.lot_recipients(lot=lot)
     if request.GET.get("format") == "csv":
+        lines = list(recipients)
         return csv_response(
             filename=f"recall-{lot.lot_number}.csv",
             header=[
@@ -268,13 +272,20 @@ def lot_recall(request: HttpRequest, pk: int) -> HttpResponse:
                 for line in lines
             ],
         )
+    # The screen shows a page at a time (a much used lot went to hundreds of sessions); the
+    # CSV above has every line.
+    page = Paginator(recipients, RECALL_ROWS_PER_PAGE).get_page(request.GET.get("page"))
     return render(
         request,
         "treatments/recall.html",
         {
             "lot": lot,
-            "lines": lines,
-            "patients": len({line.session.course.patient_id for line in lines}),
+            "lines": page.object_list,
+            "page": page,
+            "page_query": "",
+            "patients": recipients.aggregate(
+                patients=Count("session__course__patient", distinct=True)
+            )["patients"],
         },
     )
 

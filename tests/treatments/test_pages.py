@@ -234,6 +234,31 @@ def test_recall_lists_every_patient_who_received_a_lot(
     assert patient.full_name in csv and patient.email in csv
 
 
+def test_the_recall_list_shows_a_page_at_a_time_and_the_csv_everything(
+    manager_client, today_session, practitioner, ha, monkeypatch
+):
+    from treatments import views
+
+    services.session_complete(
+        session=today_session,
+        record={"technique": "nappage"},
+        lines=[ProductLine(product=ha, quantity=Decimal(1)) for _ in range(3)],
+        acknowledged=[],
+        actor=practitioner,
+    )
+    monkeypatch.setattr(views, "RECALL_ROWS_PER_PAGE", 2)
+    lot = Lot.objects.get(lot_number="EARLY")
+    url = reverse("reports:stock_lot_recall", args=[lot.pk])
+
+    first = manager_client.get(url)
+    second = manager_client.get(url, {"page": 2})
+    csv = manager_client.get(url, {"format": "csv"}).content.decode("utf-8-sig")
+
+    assert len(first.context["lines"]) == 2 and len(second.context["lines"]) == 1
+    assert first.context["patients"] == 1 and "1 / 2" in first.content.decode()
+    assert len(csv.strip().splitlines()) == 1 + 3
+
+
 def test_booking_a_course_from_the_admin(reception_client, course, room):
     url = reverse("admin:treatments_course_plan", args=[course.pk])
     response = reception_client.get(url)
