@@ -25,16 +25,16 @@ PRACTITIONERS = DATA["practitioners"]
 LOTS = DATA["lots"]
 THINK = between(*DATA["think"])
 STOCK_REPORTS = ["on-hand", "low", "expiring", "consumption", "waste", "valuation"]
-# Every request's name, milliseconds and end, written at the end for bench/load.py, which works out
-# exact percentiles from them (locust's own are rounded to two significant figures) and the
-# figures without the logins.
-TIMES: list[tuple[str, float, float]] = []
+# Every request, written at the end for bench/load.py, which works out exact percentiles and
+# failures from them: locust's own percentiles are rounded to two significant figures, and its
+# CSV is rewritten once a second but not at the end, so it can miss the last second.
+TIMES: list[tuple[str, float, float, bool]] = []
 
 
 @events.request.add_listener
-def record_time(request_type, name, response_time, **kwargs) -> None:
-    # name, milliseconds, and when the answer came (seconds since the epoch)
-    TIMES.append((f"{request_type} {name}", response_time, time.time()))
+def record_time(request_type, name, response_time, exception=None, **kwargs) -> None:
+    # name, milliseconds, when the answer came (seconds since the epoch), whether it failed
+    TIMES.append((f"{request_type} {name}", response_time, time.time(), exception is not None))
 
 
 @events.quitting.add_listener
