@@ -311,9 +311,13 @@ WITH planned AS (
            c.start_date + (n - 1) * c.interval_days AS raw_day
     FROM scale_course AS c CROSS JOIN LATERAL generate_series(1, c.booked) AS n
 ), dated AS (
-    -- a Saturday or Sunday moves to the Monday
-    SELECT *, raw_day + CASE extract(isodow FROM raw_day) WHEN 6 THEN 2 WHEN 7 THEN 1 ELSE 0 END
-                  AS day
+    -- A Saturday or Sunday moves to a weekday of the next week, spread over all five (moving
+    -- them all to the Monday would overfill Mondays). Never more than six days on, and
+    -- sessions are at least a week apart, so a course's sessions keep their order.
+    SELECT *, raw_day + CASE extract(isodow FROM raw_day)
+                            WHEN 6 THEN 2 + mod(course_id + number, 5)::int
+                            WHEN 7 THEN 1 + mod(course_id + number, 5)::int
+                            ELSE 0 END AS day
     FROM planned
 ), slotted AS (
     SELECT *, row_number() OVER (PARTITION BY practitioner, day ORDER BY booked_at, course_id)

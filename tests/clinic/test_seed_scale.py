@@ -14,12 +14,12 @@ from patients.models import Consent, Patient, Screening, name_key
 from patients.selectors import patient_search_filter
 from treatments.models import Course, Session, SessionProduct
 
-PATIENTS = 400
+PATIENTS = 300
 
 
 @pytest.fixture
 def filled(db):
-    demo_patients = 5
+    demo_patients = 3
     call_command("seed_demo", patients=demo_patients, scale_patients=PATIENTS)
     return demo_patients
 
@@ -113,10 +113,13 @@ def test_generated_patients_are_found_by_the_search_as_the_app_folds_names(fille
 
 
 @pytest.mark.postgres
-def test_scale_fill_refuses_a_database_beyond_the_demo(filled, monkeypatch):
-    monkeypatch.setattr(scale, "MAX_PATIENTS_BEFORE", 100)
-    with pytest.raises(CommandError, match="already holds"):
+@pytest.mark.django_db
+def test_scale_fill_refuses_a_database_beyond_the_demo(monkeypatch):
+    call_command("seed_demo", patients=3)
+    monkeypatch.setattr(scale, "MAX_PATIENTS_BEFORE", 2)
+    with pytest.raises(CommandError, match="already holds 3 patients"):
         call_command("seed_demo", scale="medium")
+    assert Patient.objects.count() == 3
 
 
 @pytest.mark.django_db
