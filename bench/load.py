@@ -73,7 +73,7 @@ import redis  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.db.migrations.executor import MigrationExecutor  # noqa: E402
-from django.db.models import Exists, OuterRef  # noqa: E402
+from django.db.models import Count, Exists, OuterRef  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from clinic.management.commands.seed_demo import DEMO_ACCOUNTS, DEMO_PASSWORD  # noqa: E402
@@ -188,6 +188,34 @@ def day_sessions(usernames: list[str]) -> dict:
             "patients": sorted({row["course__patient_id"] for row in rows}),
         }
     return result
+
+
+def desk_day(practitioners: dict) -> dict:
+    """What reception opens: the practitioners with sessions today (the busiest 20) and up to
+    200 of today's sessions, whoever sees them; the demo practitioners' day if nobody has any."""
+    today = on_day(timezone.localdate())
+    busiest = list(
+        Session.objects.filter(**today)
+        .values("practitioner")
+        .annotate(sessions=Count("pk"))
+        .order_by("-sessions", "practitioner")[:20]
+    )
+    if not busiest:
+        return {
+            "practitioners": [{"id": p["id"], "day": p["day"]} for p in practitioners.values()],
+            "sessions": [pk for p in practitioners.values() for pk in p["sessions"]],
+        }
+    day = timezone.localdate().isoformat()
+    return {
+        "practitioners": [{"id": row["practitioner"], "day": day} for row in busiest],
+        "sessions": list(
+            # in the order of the (practitioner, scheduled_start) index: ordered by id, the
+            # planner walks the primary key through millions of sessions
+            Session.objects.filter(**today)
+            .order_by("practitioner", "scheduled_start")
+            .values_list("pk", flat=True)[:200]
+        ),
+    }
 
 
 def sample_lots(rng: random.Random) -> list[int]:
@@ -460,12 +488,14 @@ def main() -> None:
         "lots": sample_lots(rng),
         "think": think,
     }
+    data["desk"] = desk_day(data["practitioners"])
     print(f"Database {name}: {machine_facts()}")
     print(
         f"{Patient.objects.count():,} patients, {Session.objects.count():,} sessions, "
         f"{Lot.objects.count():,} lots. Users pick from {len(data['patients'])} patients, "
         f"{sum(len(p['sessions']) for p in data['practitioners'].values())} sessions of the "
-        f"day and {len(data['lots'])} lots."
+        f"demo practitioners' day (reception: {len(data['desk']['sessions'])} sessions of "
+        f"{len(data['desk']['practitioners'])} practitioners) and {len(data['lots'])} lots."
     )
     connection.close()
 

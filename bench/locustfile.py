@@ -22,6 +22,7 @@ DATA = json.loads(Path(os.environ["LOAD_DATA"]).read_text())
 PATIENTS = DATA["patients"]
 PHONES = [patient["phone"] for patient in PATIENTS if patient["phone"]] or [""]
 PRACTITIONERS = DATA["practitioners"]
+DESK = DATA["desk"]
 LOTS = DATA["lots"]
 THINK = between(*DATA["think"])
 STOCK_REPORTS = ["on-hand", "low", "expiring", "consumption", "waste", "valuation"]
@@ -110,7 +111,7 @@ class Reception(ClinicUser):
 
     @task(2)
     def sessions_of_the_day(self) -> None:
-        practitioner = random.choice(list(PRACTITIONERS.values()))
+        practitioner = random.choice(DESK["practitioners"])
         day = date.fromisoformat(practitioner["day"])
         self.page(
             "/admin/treatments/session/",
@@ -123,7 +124,7 @@ class Reception(ClinicUser):
 
     @task(2)
     def session_change(self) -> None:
-        session = random.choice(random.choice(list(PRACTITIONERS.values()))["sessions"])
+        session = random.choice(DESK["sessions"])
         self.page(f"/admin/treatments/session/{session}/change/", "admin session change")
 
 
