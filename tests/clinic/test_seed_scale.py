@@ -4,7 +4,7 @@ double booking, history), on a few hundred patients."""
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Count, F, Q
 
 from clinic import scale
@@ -17,14 +17,42 @@ from treatments.models import Course, Session, SessionProduct
 PATIENTS = 300
 
 
-@pytest.fixture
-def filled(db):
+# The refusals come first: they run before the shared fill below is set up.
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_scale_fill_refuses_a_database_beyond_the_demo(monkeypatch):
+    call_command("seed_demo", patients=3)
+    monkeypatch.setattr(scale, "MAX_PATIENTS_BEFORE", 2)
+    with pytest.raises(CommandError, match="already holds 3 patients"):
+        call_command("seed_demo", scale="medium")
+    assert Patient.objects.count() == 3
+
+
+@pytest.mark.django_db
+def test_scale_fill_refuses_sqlite(monkeypatch):
+    monkeypatch.setattr(connection, "vendor", "sqlite")
+    with pytest.raises(CommandError, match="need PostgreSQL"):
+        call_command("seed_demo", scale="large")
+
+
+@pytest.fixture(scope="module")
+def filled(django_db_setup, django_db_blocker):
+    """One fill for the module's tests, in a transaction rolled back at the end; each test's
+    own transaction is a savepoint inside it."""
     demo_patients = 3
-    call_command("seed_demo", patients=demo_patients, scale_patients=PATIENTS)
-    return demo_patients
+    with django_db_blocker.unblock():
+        outer = transaction.atomic()
+        outer.__enter__()
+        try:
+            call_command("seed_demo", patients=demo_patients, scale_patients=PATIENTS)
+            yield demo_patients
+        finally:
+            transaction.set_rollback(True)
+            outer.__exit__(None, None, None)
 
 
 @pytest.mark.postgres
+@pytest.mark.django_db
 def test_scale_fill_has_the_shape_of_a_clinic(filled):
     patients = Patient.objects.count() - filled
     assert patients == PATIENTS
@@ -58,6 +86,7 @@ def test_scale_fill_has_the_shape_of_a_clinic(filled):
 
 
 @pytest.mark.postgres
+@pytest.mark.django_db
 def test_scale_fill_keeps_the_ledger_and_its_rollups(filled):
     assert ledger_discrepancies() == []
     assert month_discrepancies() == []
@@ -77,12 +106,14 @@ def test_scale_fill_keeps_the_ledger_and_its_rollups(filled):
 
 
 @pytest.mark.postgres
+@pytest.mark.django_db
 def test_scale_fill_never_books_a_practitioner_or_room_twice(filled):
     assert scale.overlapping_sessions() == 0
     assert Session.objects.values("practitioner").distinct().count() >= 2
 
 
 @pytest.mark.postgres
+@pytest.mark.django_db
 def test_scale_fill_writes_history_where_the_app_would(filled):
     assert Patient.history.filter(history_type="+").count() == Patient.objects.count()
     for model in (Screening, Consent, Course, Session, SessionProduct, Lot):
@@ -97,6 +128,7 @@ def test_scale_fill_writes_history_where_the_app_would(filled):
 
 
 @pytest.mark.postgres
+@pytest.mark.django_db
 def test_generated_patients_are_found_by_the_search_as_the_app_folds_names(filled):
     patient = Patient.objects.order_by("-id").first()
     assert patient.name_key == name_key(f"{patient.given_name} {patient.family_name}")
@@ -110,20 +142,3 @@ def test_generated_patients_are_found_by_the_search_as_the_app_folds_names(fille
     query = name_key(patient.family_name).upper()
     assert Patient.objects.filter(patient_search_filter(query), pk=patient.pk).exists()
     assert Patient.objects.filter(patient_search_filter(str(patient.mobile_phone))).exists()
-
-
-@pytest.mark.postgres
-@pytest.mark.django_db
-def test_scale_fill_refuses_a_database_beyond_the_demo(monkeypatch):
-    call_command("seed_demo", patients=3)
-    monkeypatch.setattr(scale, "MAX_PATIENTS_BEFORE", 2)
-    with pytest.raises(CommandError, match="already holds 3 patients"):
-        call_command("seed_demo", scale="medium")
-    assert Patient.objects.count() == 3
-
-
-@pytest.mark.django_db
-def test_scale_fill_refuses_sqlite(monkeypatch):
-    monkeypatch.setattr(connection, "vendor", "sqlite")
-    with pytest.raises(CommandError, match="need PostgreSQL"):
-        call_command("seed_demo", scale="large")
