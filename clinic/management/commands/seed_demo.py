@@ -37,7 +37,7 @@ class Command(BaseCommand):
             choices=["demo", *scale.SCALES],
             default="demo",
             help="demo: the demo clinic only (the default); medium: 100,000 more patients; "
-            "large: 1,000,000 more patients (about 15 minutes on two cores).",
+            "large: 1,000,000 more patients (about 10 minutes on two cores; docs/benchmarks.md).",
         )
         # Any number of patients for the scale fill, for tests.
         parser.add_argument("--scale-patients", type=int, help=argparse.SUPPRESS)
