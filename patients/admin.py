@@ -173,7 +173,7 @@ class PatientAdmin(PatientRecordAdmin):
     def get_search_results(self, request, queryset, search_term):
         if not search_term.strip():
             return queryset, False
-        return queryset.filter(selectors.patient_search_filter(search_term)), False
+        return selectors.patients_matching(search_term, queryset), False
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)

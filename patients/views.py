@@ -23,7 +23,7 @@ def patient_search(request: HttpRequest) -> HttpResponse:
     form = PatientSearchForm(request.GET or None)
     patients = None
     if form.is_valid() and form.cleaned_data["q"].strip():
-        found = Patient.objects.filter(selectors.patient_search_filter(form.cleaned_data["q"]))
+        found = selectors.patients_matching(form.cleaned_data["q"])
         patients = [
             (patient, selectors.consent_states(patient))
             for patient in selectors.patients_with_safety_flags(found)[:SEARCH_RESULTS_LIMIT]
