@@ -342,10 +342,10 @@ def patient_search_filter(query: str) -> Q:
 
 
 # A name search with at most this many matches is answered ids first (the trigram index finds
-# them, then only they are sorted by name); with more, the list's name order finds its page
-# soonest. One plan for both went wrong on a million patients: walking the name-order index
-# and filtering, a late name took seconds.
-NAME_MATCHES_SORTED_APART = 500
+# them, then only they are sorted by name: a few milliseconds for a few thousand); with more,
+# the list's name order finds its page soonest. One plan for both went wrong on a million
+# patients: walking the name-order index and filtering, a late name took seconds.
+NAME_MATCHES_SORTED_APART = 5000
 
 
 def patients_matching(query: str, queryset: QuerySet[Patient] | None = None) -> QuerySet[Patient]:
