@@ -66,3 +66,17 @@ def test_each_kind_of_patient_search_can_use_an_index(search, index):
         plan = "\n".join(row[0] for row in cursor.fetchall())
 
     assert index in plan, plan
+
+
+@pytest.mark.parametrize("cap", [1, 5000])
+def test_a_name_search_gives_the_same_list_whichever_way_it_is_answered(monkeypatch, cap):
+    from patients import selectors
+
+    for given, family in [("Rosa", "Zapata Gil"), ("Ana", "Abad Gil"), ("Luis", "Gil Mora")]:
+        PatientFactory(given_name=given, family_name=family)
+    PatientFactory(given_name="Marta", family_name="Ruiz Pons")
+    monkeypatch.setattr(selectors, "NAME_MATCHES_SORTED_APART", cap)
+
+    found = selectors.patients_matching("gil")
+
+    assert [p.given_name for p in found] == ["Ana", "Luis", "Rosa"]
