@@ -245,7 +245,7 @@ def cases(chosen: dict) -> list[Case]:
             [chosen["session_id"]],
         ),
         Case(
-            "recall list of the most used lot",
+            "recall list of the most used lot (first page)",
             "manager",
             f"/reports/stock/lots/{chosen['lot_id']}/recall/",
             """SELECT sp.id, s.scheduled_start, p.family_name, p.given_name, p.mobile_phone
@@ -254,7 +254,8 @@ def cases(chosen: dict) -> list[Case]:
                  JOIN treatments_course c ON c.id = s.course_id
                  JOIN patients_patient p ON p.id = c.patient_id
                 WHERE sp.lot_id = %s AND sp.voided_at IS NULL
-                ORDER BY s.scheduled_start, sp.id""",
+                ORDER BY s.scheduled_start, sp.id
+                LIMIT 100""",
             [chosen["lot_id"]],
         ),
         Case(
