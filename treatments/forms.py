@@ -212,7 +212,8 @@ class BaseProductLineFormSet(forms.BaseFormSet):
     def shared_choices(self) -> tuple[list, list]:
         """The product and lot options, read once: every line offers the same ones."""
         blank = [("", "---------")]
-        products = ProductLineForm.base_fields["product"].queryset
+        # .all(): a fresh query each time, not the class-level queryset and its cached rows.
+        products = ProductLineForm.base_fields["product"].queryset.all()
         lots = self.usable_lots if self.usable_lots is not None else Lot.objects.none()
         lot_field = ProductLineForm.base_fields["lot"]
         return (

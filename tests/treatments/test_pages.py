@@ -538,3 +538,17 @@ def test_editing_a_course_in_the_admin_saves_its_fields_and_keeps_its_status(
         10,
         "prefers mornings",
     )
+
+
+def test_a_product_added_after_a_session_page_was_shown_is_offered_on_the_next(
+    client_of, today_session
+):
+    from tests.factories import ProductFactory
+
+    url = reverse("treatments:session", args=[today_session.pk])
+    client_of.get(url)
+    added = ProductFactory(name="Vitamin C 20% (new)")
+
+    page = client_of.get(url).content.decode()
+
+    assert added.name in page
