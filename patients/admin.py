@@ -160,7 +160,13 @@ class PatientAdmin(PatientRecordAdmin):
         return patient.pk
 
     def get_queryset(self, request):
-        return selectors.patients_with_safety_flags(super().get_queryset(request))
+        queryset = super().get_queryset(request)
+        match = request.resolver_match
+        if match is not None and match.url_name == "patients_patient_changelist":
+            # What the list's columns show, for the whole page in two queries; one patient's
+            # page reads its consents and screenings for its own sections.
+            return selectors.patients_with_safety_flags(queryset)
+        return queryset
 
     def get_formset_kwargs(self, request, obj, inline, prefix):
         kwargs = super().get_formset_kwargs(request, obj, inline, prefix)

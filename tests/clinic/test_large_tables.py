@@ -80,3 +80,18 @@ def test_a_name_search_gives_the_same_list_whichever_way_it_is_answered(monkeypa
     found = selectors.patients_matching("gil")
 
     assert [p.given_name for p in found] == ["Ana", "Luis", "Rosa"]
+
+
+def test_a_patients_page_in_the_admin_stays_within_twelve_queries(
+    reception_client, django_assert_max_num_queries
+):
+    from tests.factories import ConsentFactory, ScreeningFactory
+
+    patient = PatientFactory()
+    ConsentFactory.create_batch(3, patient=patient)
+    ScreeningFactory.create_batch(4, patient=patient)
+    url = reverse("admin:patients_patient_change", args=[patient.pk])
+    reception_client.get(url)  # the session and the user are read once per test client
+
+    with django_assert_max_num_queries(12):
+        assert reception_client.get(url).status_code == 200
