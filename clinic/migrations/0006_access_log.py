@@ -3,6 +3,8 @@
 import django.utils.timezone
 from django.db import migrations, models
 
+from clinic.migration_operations import postgresql_only
+
 # On PostgreSQL the database itself refuses to change or delete an entry. (TRUNCATE, a table
 # owner's tool that the test suite uses to empty tables, stays possible for the owner only.)
 APPEND_ONLY = """
@@ -19,16 +21,6 @@ DROP = """
 DROP TRIGGER IF EXISTS clinic_accesslog_append_only ON clinic_accesslog;
 DROP FUNCTION IF EXISTS clinic_accesslog_append_only();
 """
-
-
-def append_only(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(APPEND_ONLY)
-
-
-def allow_changes(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(DROP)
 
 
 class Migration(migrations.Migration):
@@ -57,5 +49,5 @@ class Migration(migrations.Migration):
                 'indexes': [models.Index(fields=['patient_id', 'at'], name='access_patient_idx'), models.Index(fields=['user_id', 'at'], name='access_user_idx')],
             },
         ),
-        migrations.RunPython(append_only, allow_changes),
+        postgresql_only(APPEND_ONLY, DROP),
     ]

@@ -3,6 +3,8 @@ or person tries. (SQLite, the embedded default, relies on the model's guards.)""
 
 from django.db import migrations
 
+from clinic.migration_operations import postgresql_only
+
 CREATE = """
 CREATE OR REPLACE FUNCTION inventory_movement_append_only() RETURNS trigger AS $$
 BEGIN
@@ -19,16 +21,6 @@ DROP FUNCTION IF EXISTS inventory_movement_append_only();
 """
 
 
-def create(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(CREATE)
-
-
-def drop(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(DROP)
-
-
 class Migration(migrations.Migration):
     dependencies = [("inventory", "0001_initial")]
-    operations = [migrations.RunPython(create, drop)]
+    operations = [postgresql_only(CREATE, DROP)]

@@ -3,6 +3,8 @@
 import django.db.models.functions.text
 from django.db import migrations, models
 
+from clinic.migration_operations import postgresql_only
+
 # The name search looks for each word anywhere in name_key (LIKE '%word%'), which no b-tree
 # serves; on PostgreSQL a trigram index does. pg_trgm is a trusted extension: the database's
 # owner may create it.
@@ -12,16 +14,6 @@ CREATE INDEX IF NOT EXISTS patient_name_key_trgm_idx
     ON patients_patient USING gin (name_key gin_trgm_ops);
 """
 DROP_TRIGRAM = "DROP INDEX IF EXISTS patient_name_key_trgm_idx;"
-
-
-def trigram_index(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(TRIGRAM)
-
-
-def drop_trigram_index(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(DROP_TRIGRAM)
 
 
 class Migration(migrations.Migration):
@@ -47,5 +39,5 @@ class Migration(migrations.Migration):
             model_name='patient',
             index=models.Index(django.db.models.functions.text.Upper('email'), name='patient_email_upper_idx'),
         ),
-        migrations.RunPython(trigram_index, drop_trigram_index),
+        postgresql_only(TRIGRAM, DROP_TRIGRAM),
     ]

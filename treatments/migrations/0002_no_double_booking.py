@@ -4,6 +4,8 @@ check the same under row locks first, so users get a clear message; this is the 
 
 from django.db import migrations
 
+from clinic.migration_operations import postgresql_only
+
 OCCUPYING = "('scheduled', 'confirmed', 'checked_in', 'completed')"
 CREATE = f"""
 CREATE EXTENSION IF NOT EXISTS btree_gist;
@@ -22,16 +24,6 @@ ALTER TABLE treatments_session DROP CONSTRAINT IF EXISTS session_room_not_double
 """
 
 
-def create(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(CREATE)
-
-
-def drop(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(DROP)
-
-
 class Migration(migrations.Migration):
     dependencies = [("treatments", "0001_initial")]
-    operations = [migrations.RunPython(create, drop)]
+    operations = [postgresql_only(CREATE, DROP)]
