@@ -28,7 +28,6 @@ import platform
 import random
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -42,6 +41,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.measure import free_port  # noqa: E402
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clinic.settings")
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -233,12 +234,6 @@ def sample_lots(rng: random.Random) -> list[int]:
 
 
 # Gunicorn
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def server_environment(settings_folder: Path, static_root: Path) -> dict[str, str]:

@@ -15,7 +15,6 @@ the 95th percentile, at most 12 queries, at most 2 times its hand-written SQL.
 
 import argparse
 import logging
-import math
 import os
 import sys
 import time
@@ -25,6 +24,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.measure import percentile  # noqa: E402
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clinic.settings")
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -69,13 +70,6 @@ class Result:
     rows: int | None = None
     error: str = ""
     plan: list[str] = field(default_factory=list)
-
-
-def percentile(samples: list[float], fraction: float) -> float:
-    ordered = sorted(samples)
-    position = (len(ordered) - 1) * fraction
-    low, high = math.floor(position), math.ceil(position)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 def one(sql: str, params=()) -> tuple:

@@ -28,7 +28,6 @@ import os
 import platform
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -41,6 +40,8 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.measure import free_port  # noqa: E402
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clinic.settings")
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -142,12 +143,6 @@ class Recorder:
             taken, last = self.message_ids, self.last_at
             self.message_ids, self.last_at = [], 0.0
         return taken, last
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 # The data

@@ -15,7 +15,6 @@ the database name contains "bench" (or `--force`).
 """
 
 import argparse
-import math
 import os
 import statistics
 import sys
@@ -28,6 +27,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.measure import percentile  # noqa: E402
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clinic.settings")
 
 import django  # noqa: E402
@@ -1057,15 +1058,6 @@ def measure(case: Case, client: Client, args) -> Result:
             problem = f"report function failed: {type(error).__name__}: {error}"
         result.agreement = problem or "agrees"
     return result
-
-
-def percentile(samples: list[float], fraction: float) -> float:
-    """Linear interpolation between the closest ranks (so with 15 samples the 95th percentile
-    lies between the two slowest)."""
-    ordered = sorted(samples)
-    position = (len(ordered) - 1) * fraction
-    low, high = math.floor(position), math.ceil(position)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 def explain(sql: str) -> list[str]:
