@@ -37,11 +37,18 @@ def appointment_language(token: str) -> str | None:
     )
 
 
-def appointment_from_link(*, token: str, action: str, now: datetime | None = None) -> Session:
-    """The session a link is for, or LinkError with what to tell the patient."""
+def appointment_from_link(
+    *, token: str, action: str, now: datetime | None = None, lock: bool = False
+) -> Session:
+    """The session a link is for, or LinkError with what to tell the patient. With `lock`, the
+    session's row stays locked for the caller's transaction, so what is checked here still
+    holds when the caller changes it."""
     now = now or timezone.now()
     session_id, start = read_link_token(token, action=action, now=now)
-    session = Session.objects.select_related("course__patient").filter(pk=session_id).first()
+    sessions = Session.objects.select_related("course__patient")
+    if lock:
+        sessions = sessions.select_for_update(of=("self",))
+    session = sessions.filter(pk=session_id).first()
     if session is None:
         raise LinkError(_("This appointment no longer exists. Please call the clinic."))
     if session.status in CANCELLED:
@@ -58,11 +65,9 @@ def appointment_from_link(*, token: str, action: str, now: datetime | None = Non
 @transaction.atomic
 def appointment_confirm(*, token: str, now: datetime | None = None) -> tuple[Session, bool]:
     """Confirms the session; False when it was already confirmed (the link used twice)."""
-    session = appointment_from_link(token=token, action="confirm", now=now)
-    session = Session.objects.select_for_update().get(pk=session.pk)
+    session = appointment_from_link(token=token, action="confirm", now=now, lock=True)
     if session.status == SessionStatus.CONFIRMED:
         return session, False
-    appointment_from_link(token=token, action="confirm", now=now)
     return (
         session_set_status(
             session=session,
@@ -79,9 +84,7 @@ def appointment_cancel(*, token: str, now: datetime | None = None) -> Session:
     """Cancels the session for the patient, cancels its reminders and tells reception."""
     from ..tasks import session_cancelled_notify
 
-    session = appointment_from_link(token=token, action="cancel", now=now)
-    session = Session.objects.select_for_update().get(pk=session.pk)
-    appointment_from_link(token=token, action="cancel", now=now)
+    session = appointment_from_link(token=token, action="cancel", now=now, lock=True)
     session = session_cancel(
         session=session,
         by_patient=True,
