@@ -35,12 +35,14 @@ urlpatterns = [
     path("health/", views.health, name="health"),
     path(
         "appointments/confirm/<str:token>/",
-        treatment_views.appointment_confirm,
+        treatment_views.appointment,
+        {"action": "confirm"},
         name="appointment_confirm",
     ),
     path(
         "appointments/cancel/<str:token>/",
-        treatment_views.appointment_cancel,
+        treatment_views.appointment,
+        {"action": "cancel"},
         name="appointment_cancel",
     ),
     path("i18n/", include("django.conf.urls.i18n")),

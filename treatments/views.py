@@ -296,7 +296,12 @@ def lot_recall(request: HttpRequest, pk: int) -> HttpResponse:
 # some phones' in-app browsers drop cookies.
 
 
-def _appointment_page(request: HttpRequest, token: str, action: str) -> HttpResponse:
+@login_not_required
+@csrf_exempt
+@never_cache
+@require_http_methods(["GET", "POST"])
+def appointment(request: HttpRequest, token: str, action: str) -> HttpResponse:
+    """The confirm or the cancel link (`action` comes from the URL's name)."""
     language = services.appointment_language(token) or translation.get_language()
     with translation.override(language):
         context = {"action": action, "clinic_phone": settings.CLINIC_PHONE}
@@ -325,22 +330,6 @@ def _appointment_page(request: HttpRequest, token: str, action: str) -> HttpResp
             "treatments/appointment.html",
             {**context, "session": session, "done": done},
         )
-
-
-@login_not_required
-@csrf_exempt
-@never_cache
-@require_http_methods(["GET", "POST"])
-def appointment_confirm(request: HttpRequest, token: str) -> HttpResponse:
-    return _appointment_page(request, token, "confirm")
-
-
-@login_not_required
-@csrf_exempt
-@never_cache
-@require_http_methods(["GET", "POST"])
-def appointment_cancel(request: HttpRequest, token: str) -> HttpResponse:
-    return _appointment_page(request, token, "cancel")
 
 
 # A patient's data export, for an access request: a JSON file and a printable page. Both go into
