@@ -25,6 +25,12 @@ class ReminderContent:
     sms: str = ""
 
 
+def render_line(template: str, context: dict) -> str:
+    """A template rendered as one line (a subject, a text message): its line breaks and runs
+    of spaces folded."""
+    return " ".join(render_to_string(template, context).split())
+
+
 def appointment_links(*, session_id: int, session_start) -> dict[str, str]:
     base = settings.CLINIC_BASE_URL.rstrip("/")
     return {
@@ -53,11 +59,9 @@ def render_reminder(reminder: Reminder, channel: str | None = None) -> ReminderC
     }
     with translation.override(patient.preferred_language), timezone.override(settings.TIME_ZONE):
         if channel == ReminderChannel.SMS:
-            return ReminderContent(
-                sms=" ".join(render_to_string("treatments/reminders/sms.txt", context).split())
-            )
+            return ReminderContent(sms=render_line("treatments/reminders/sms.txt", context))
         return ReminderContent(
-            subject=" ".join(render_to_string("treatments/reminders/subject.txt", context).split()),
+            subject=render_line("treatments/reminders/subject.txt", context),
             text=render_to_string("treatments/reminders/email.txt", context),
             html=render_to_string("treatments/reminders/email.html", context),
         )

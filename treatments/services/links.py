@@ -17,6 +17,7 @@ from clinic.accounts import system_user
 from clinic.roles import RECEPTION
 
 from ..models import Session, SessionStatus
+from ..reminder_content import render_line
 from ..reminder_policy import LINK_SALT, LinkError, read_link_token
 from .sessions import session_cancel, session_set_status
 
@@ -112,8 +113,6 @@ def reception_notify_cancellation(*, session_id: int) -> int:
         return 0
     with translation.override(settings.LANGUAGE_CODE):
         context = {"session": session, "patient": session.course.patient}
-        subject = " ".join(
-            render_to_string("treatments/reminders/cancelled_subject.txt", context).split()
-        )
+        subject = render_line("treatments/reminders/cancelled_subject.txt", context)
         body = render_to_string("treatments/reminders/cancelled.txt", context)
     return send_mail(subject, body, None, recipients)
