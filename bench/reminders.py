@@ -49,7 +49,12 @@ parser.add_argument("--reminders", type=int, default=10_000)
 parser.add_argument("--noop", type=int, default=10_000, help="no-op tasks per measurement")
 parser.add_argument("--sessions", type=int, default=200, help="sessions the reminders are for")
 parser.add_argument("--workers", type=int, default=2, help="worker processes")
-parser.add_argument("--concurrency", type=int, default=1, help="prefork children per worker")
+parser.add_argument(
+    "--concurrency",
+    type=int,
+    default=os.cpu_count() or 1,
+    help="prefork children per worker (default: the number of CPUs, as celery worker's own)",
+)
 parser.add_argument("--redis-db", type=int, default=13, help="Redis database of the broker")
 parser.add_argument("--timeout", type=float, default=300, help="seconds before giving up")
 parser.add_argument("--force", action="store_true", help="empty even a non-bench database")

@@ -23,6 +23,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from clinic.mail import TextAndHtmlEmail
 from clinic.sms import SmsError, SmsMessage, send_sms
 from patients.models import Patient, ReminderChannel
 
@@ -195,7 +196,7 @@ def _close_email_connection() -> None:
 def _deliver(reminder: Reminder, channel: str, address: str) -> str:
     content = render_reminder(reminder, channel)
     if channel == ReminderChannel.EMAIL:
-        message = EmailMultiAlternatives(
+        message = TextAndHtmlEmail(
             subject=content.subject,
             body=content.text,
             to=[address],

@@ -1,0 +1,130 @@
+"""A text-and-HTML email written out in one pass, for the mail the clinic sends in bulk (the
+reminders: thousands an hour before a busy day).
+
+Django's EmailMultiAlternatives builds its message with the standard library's email package
+(policy compat32), which encodes every header through email.header.Header and folds every one
+again when the message is flattened: about a millisecond of CPU a message, more than the
+templates and the database statements of a reminder together. This class writes the same MIME
+structure (RFC 2045 to 2049) directly: non-ASCII header text as RFC 2047 base64 encoded-words,
+addresses through Django's own sanitize_address, both parts quoted-printable (binascii), so the
+result is 7-bit clean whatever the server. Anything else (attachments, other alternatives, a
+different charset) falls back to Django's builder, so the class can stand wherever an
+EmailMultiAlternatives does.
+"""
+
+import base64
+import binascii
+import functools
+import secrets
+from email.utils import formatdate, make_msgid
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.core.mail.message import BadHeaderError, sanitize_address
+from django.core.mail.utils import DNS_NAME
+
+# The longest run of UTF-8 bytes in one encoded-word: its base64 (56 characters) with
+# "=?utf-8?b?" and "?=" makes 68 characters: within RFC 2047's 75, and a folded "Subject:" line
+# within RFC 5322's 78.
+WORD_BYTES = 42
+
+
+def encode_header_text(value: str) -> str:
+    """A header's text as it goes on the wire: itself if ASCII, else base64 encoded-words of
+    whole characters, one to a folded line."""
+    if "\n" in value or "\r" in value:
+        raise BadHeaderError(f"Header values can't contain newlines (got {value!r})")
+    if value.isascii():
+        return value
+    words, chunk = [], b""
+    for character in value:
+        encoded = character.encode()
+        if len(chunk) + len(encoded) > WORD_BYTES:
+            words.append(chunk)
+            chunk = b""
+        chunk += encoded
+    words.append(chunk)
+    return "\n ".join(f"=?utf-8?b?{base64.b64encode(word).decode('ascii')}?=" for word in words)
+
+
+@functools.lru_cache(maxsize=64)
+def _address(address: str) -> str:
+    """One address for a header (the sender's is the same on every message: kept)."""
+    if "\n" in address or "\r" in address:
+        raise BadHeaderError(f"Header values can't contain newlines (got {address!r})")
+    return sanitize_address(address, "utf-8")
+
+
+def _part(content_type: str, text: str) -> bytes:
+    body = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
+    return (
+        f'Content-Type: {content_type}; charset="utf-8"\n'
+        "Content-Transfer-Encoding: quoted-printable\n\n"
+    ).encode("ascii") + binascii.b2a_qp(body, istext=True)
+
+
+class WrittenMessage:
+    """What `message()` returns: the message as bytes, with the few methods Django's mail
+    backends and tests call on a message."""
+
+    def __init__(self, headers: list[tuple[str, str]], data: bytes):
+        self._headers = headers
+        self._data = data  # lines end in "\n"
+
+    def __getitem__(self, name: str) -> str | None:
+        return next((value for key, value in self._headers if key.lower() == name.lower()), None)
+
+    def get_charset(self):
+        return None
+
+    def as_bytes(self, unixfrom: bool = False, linesep: str = "\n") -> bytes:
+        return self._data if linesep == "\n" else self._data.replace(b"\n", linesep.encode())
+
+    def as_string(self, unixfrom: bool = False, linesep: str = "\n") -> str:
+        return self.as_bytes(linesep=linesep).decode("ascii")
+
+
+class TextAndHtmlEmail(EmailMultiAlternatives):
+    """An EmailMultiAlternatives with one text/html alternative, written out cheaply."""
+
+    def message(self):
+        names = {name.lower() for name in self.extra_headers}
+        if (
+            self.attachments
+            or len(self.alternatives) != 1
+            or self.alternatives[0][1] != "text/html"
+            or self.content_subtype != "plain"
+            or (self.encoding or settings.DEFAULT_CHARSET).lower() not in ("utf-8", "utf8")
+            or names & {"to", "cc", "reply-to"}
+        ):
+            return super().message()
+        headers = [("From", _address(self.extra_headers.get("From", self.from_email)))]
+        for name, addresses in (("To", self.to), ("Cc", self.cc), ("Reply-To", self.reply_to)):
+            if addresses:
+                headers.append((name, ",\n ".join(map(_address, addresses))))
+        headers.append(("Subject", encode_header_text(str(self.subject))))
+        if "date" not in names:
+            headers.append(("Date", formatdate(localtime=settings.EMAIL_USE_LOCALTIME)))
+        if "message-id" not in names:
+            headers.append(("Message-ID", make_msgid(domain=DNS_NAME)))
+        headers += [
+            (name, encode_header_text(str(value)))
+            for name, value in self.extra_headers.items()
+            if name.lower() != "from"
+        ]
+        # "=_" cannot occur in quoted-printable text, so neither can the boundary.
+        boundary = f"=_{secrets.token_hex(16)}"
+        head = "".join(f"{name}: {value}\n" for name, value in headers)
+        head += f'MIME-Version: 1.0\nContent-Type: multipart/alternative;\n boundary="{boundary}"\n'
+        separator = f"\n--{boundary}\n".encode("ascii")
+        data = b"".join(
+            [
+                head.encode("ascii"),
+                separator,
+                _part("text/plain", str(self.body)),
+                separator,
+                _part("text/html", str(self.alternatives[0][0])),
+                f"\n--{boundary}--\n".encode("ascii"),
+            ]
+        )
+        return WrittenMessage(headers, data)

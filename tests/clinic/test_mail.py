@@ -1,0 +1,100 @@
+"""The text-and-HTML email written out in one pass: what a standard parser reads back from it
+is what was given, in every part and header, and anything it does not handle goes through
+Django's own builder."""
+
+from email import message_from_bytes, policy
+
+import pytest
+from django.core.mail import BadHeaderError, EmailMultiAlternatives
+
+from clinic.mail import TextAndHtmlEmail
+
+SUBJECT = "Su cita en Clínica Núñez: sábado 5 de diciembre a las 10:00 — ¡le esperamos! 漢字 🙂"
+TEXT = "Hola,\n\nLínea con = y un espacio al final \n.\nUna línea sola con un punto arriba.\n" + (
+    "https://clinic.example/a/confirm/" + "x" * 120 + "\n"
+)
+HTML = '<p>Hola <b>Clínica</b></p>\n<a href="https://clinic.example/?a=1&amp;b=2">Confirmar</a>'
+
+
+def email(cls=TextAndHtmlEmail, **kwargs) -> EmailMultiAlternatives:
+    message = cls(
+        subject=kwargs.pop("subject", SUBJECT),
+        body=TEXT,
+        from_email="Clínica Núñez <citas@clinic.example>",
+        to=["Ana Núñez <ana@example.com>", "bob@example.com"],
+        headers={"Message-ID": "<reminder-7@clinic.example>", **kwargs.pop("headers", {})},
+        **kwargs,
+    )
+    message.attach_alternative(HTML, "text/html")
+    return message
+
+
+def parsed(message: EmailMultiAlternatives):
+    return message_from_bytes(message.message().as_bytes(linesep="\r\n"), policy=policy.default)
+
+
+def test_a_parser_reads_back_every_header_and_part_as_given():
+    read = parsed(email())
+    assert str(read["Subject"]) == SUBJECT
+    assert str(read["From"]) == "Clínica Núñez <citas@clinic.example>"
+    assert str(read["To"]) == "Ana Núñez <ana@example.com>, bob@example.com"
+    assert read["Message-ID"] == "<reminder-7@clinic.example>"
+    assert read["Date"] is not None
+    assert read.get_content_type() == "multipart/alternative"
+    text, html = (part for part in read.walk() if not part.is_multipart())
+    assert (text.get_content_type(), html.get_content_type()) == ("text/plain", "text/html")
+    assert text.get_content().replace("\r\n", "\n") == TEXT
+    assert html.get_content().replace("\r\n", "\n") == HTML
+
+
+def test_it_reads_back_as_django_s_own_builder_does():
+    ours, django = parsed(email()), parsed(email(EmailMultiAlternatives))
+    for header in ("From", "To", "Message-ID", "MIME-Version"):
+        assert str(ours[header]) == str(django[header])
+    bodies = [
+        [
+            part.get_content().replace("\r\n", "\n")
+            for part in read.walk()
+            if not part.is_multipart()
+        ]
+        for read in (ours, django)
+    ]
+    assert bodies[0] == bodies[1]
+
+
+def test_the_wire_form_is_seven_bit_with_short_lines_and_crlf():
+    raw = email().message().as_bytes(linesep="\r\n")
+    assert raw.isascii()
+    lines = raw.split(b"\r\n")
+    assert b"\n" not in b"".join(lines)
+    assert max(map(len, lines)) <= 78
+    words = [word for line in lines for word in line.split() if word.startswith(b"=?")]
+    assert words and all(len(word) <= 75 for word in words)
+
+
+def test_an_ascii_subject_goes_as_it_is():
+    raw = email(subject="Your appointment").message().as_string()
+    assert "\nSubject: Your appointment\n" in raw
+
+
+def test_a_header_with_a_line_break_is_refused():
+    with pytest.raises(BadHeaderError):
+        email(subject="Hello\nBcc: everyone@example.com").message()
+    with pytest.raises(BadHeaderError):
+        email(headers={"X-Tag": "a\r\nb"}).message()
+
+
+def test_what_it_does_not_write_itself_goes_through_django():
+    with_attachment = email()
+    with_attachment.attach("note.txt", "hello", "text/plain")
+    assert isinstance(with_attachment.message(), type(email(EmailMultiAlternatives).message()))
+    read = message_from_bytes(with_attachment.message().as_bytes(), policy=policy.default)
+    assert [part.get_filename() for part in read.iter_attachments()] == ["note.txt"]
+
+
+def test_the_locmem_and_console_backends_take_it(mailoutbox, capsys, settings):
+    email().send()
+    assert mailoutbox[0].extra_headers["Message-ID"] == "<reminder-7@clinic.example>"
+    settings.EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+    email().send()
+    assert "Message-ID: <reminder-7@clinic.example>" in capsys.readouterr().out
