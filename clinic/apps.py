@@ -10,6 +10,7 @@ class ClinicConfig(AppConfig):
     def ready(self):
         from django.contrib.auth.signals import user_logged_in
 
+        from . import auth_backends  # noqa: F401 - connects the permission cache's signals
         from .audit import connect_signals
         from .middleware import start_idle_clock
 
