@@ -8,6 +8,8 @@ from django.conf import settings
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
 
 from patients.models import ReminderChannel
 
@@ -47,21 +49,34 @@ def appointment_links(*, session_id: int, session_start) -> dict[str, str]:
 
 def render_reminder(reminder: Reminder, channel: str | None = None) -> ReminderContent:
     """The content for `channel` (the reminder's own by default); only that channel's
-    templates are rendered."""
+    templates are rendered. The sentences that carry the date are translated here, once: a
+    `blocktranslate` with its date filters cost more than the rest of the templates."""
     patient = reminder.session.course.patient
     channel = channel or reminder.channel
-    context = {
+    facts = {
         "clinic_name": settings.CLINIC_NAME,
         "clinic_address": settings.CLINIC_ADDRESS,
         "clinic_phone": settings.CLINIC_PHONE,
-        "start": reminder.session_start,
         **appointment_links(session_id=reminder.session_id, session_start=reminder.session_start),
     }
-    with translation.override(patient.preferred_language), timezone.override(settings.TIME_ZONE):
+    with translation.override(patient.preferred_language):
+        start = timezone.localtime(reminder.session_start, policy.clinic_zone())
+        time = date_format(start, "H:i")
         if channel == ReminderChannel.SMS:
-            return ReminderContent(sms=render_line("treatments/reminders/sms.txt", context))
+            return ReminderContent(
+                sms=_(
+                    "%(clinic_name)s: your appointment is on %(date)s at %(time)s. Confirm: "
+                    "%(confirm_url)s Cancel: %(cancel_url)s Questions: %(clinic_phone)s"
+                )
+                % {**facts, "date": date_format(start, "j/n"), "time": time}
+            )
+        intro = _(
+            "This is a reminder of your appointment at %(clinic_name)s on %(date)s at %(time)s."
+        ) % {**facts, "date": date_format(start, "l j F Y"), "time": time}
+        context = {**facts, "intro": intro}
         return ReminderContent(
-            subject=render_line("treatments/reminders/subject.txt", context),
+            subject=_("Your appointment at %(clinic_name)s: %(date)s at %(time)s")
+            % {**facts, "date": date_format(start, "l j F"), "time": time},
             text=render_to_string("treatments/reminders/email.txt", context),
             html=render_to_string("treatments/reminders/email.html", context),
         )

@@ -332,6 +332,8 @@ def test_the_email_is_generic_in_the_patients_language_with_working_links(
     assert email.to == [patient.email]
     assert "Clínica Demo" in email.subject and "jueves 3 diciembre" in email.subject
     assert "11:00" in email.body and "Carrer de Balmes 1" in email.body
+    intro = "Le recordamos su cita en Clínica Demo el jueves 3 diciembre 2026 a las 11:00."
+    assert intro in email.body and intro in html
     for text in (email.subject, email.body, html):
         for clinical in ("isotretinoin", "Rosacea", session.course.protocol.name, "PRP", "HA"):
             assert clinical not in text
