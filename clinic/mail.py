@@ -1,25 +1,28 @@
-"""A text-and-HTML email written out in one pass, for the mail the clinic sends in bulk (the
-reminders: thousands an hour before a busy day).
+"""Email for the mail the clinic sends in bulk (the reminders: thousands an hour before a busy
+day), written out in one pass.
 
 Django's EmailMultiAlternatives builds its message with the standard library's email package
 (policy compat32), which encodes every header through email.header.Header and folds every one
-again when the message is flattened: about a millisecond of CPU a message, more than the
-templates and the database statements of a reminder together. This class writes the same MIME
-structure (RFC 2045 to 2049) directly: non-ASCII header text as RFC 2047 base64 encoded-words,
-addresses through Django's own sanitize_address, both parts quoted-printable (binascii), so the
-result is 7-bit clean whatever the server. Anything else (attachments, other alternatives, a
-different charset) falls back to Django's builder, so the class can stand wherever an
-EmailMultiAlternatives does.
+again when the message is flattened: about 1 ms of CPU for a reminder, against about 40 µs here.
+TextAndHtmlEmail writes the same MIME structure (RFC 2045 to 2049) directly: non-ASCII header
+text as RFC 2047 base64 encoded-words, addresses as Django's sanitize_address writes them, both
+parts quoted-printable (binascii), so the result is 7-bit clean whatever the server. Anything
+else (attachments, other alternatives, another charset) goes to Django's builder, so the class
+can stand wherever an EmailMultiAlternatives does. SMTPBackend is Django's SMTP backend with the
+envelope's addresses written the same way (Django's parses each address afresh, about 0.15 ms).
 """
 
 import base64
 import binascii
 import functools
+import re
 import secrets
+import smtplib
 from email.utils import formatdate, make_msgid
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
+from django.core.mail.backends import smtp
 from django.core.mail.message import BadHeaderError, sanitize_address
 from django.core.mail.utils import DNS_NAME
 
@@ -47,12 +50,24 @@ def encode_header_text(value: str) -> str:
     return "\n ".join(f"=?utf-8?b?{base64.b64encode(word).decode('ascii')}?=" for word in words)
 
 
-@functools.lru_cache(maxsize=64)
+# A bare ASCII address (dot-atom local part, LDH domain labels): what sanitize_address would
+# return unchanged, after parsing it with the email package's header parser (0.13 ms).
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LABEL = r"[A-Za-z0-9-]{1,63}"
+_BARE_ADDRESS = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@{_LABEL}(?:\.{_LABEL})*")
+
+
 def _address(address: str) -> str:
-    """One address for a header (the sender's is the same on every message: kept)."""
+    """One address for a header or the envelope, as Django's sanitize_address writes it."""
+    if _BARE_ADDRESS.fullmatch(address):
+        return address
     if "\n" in address or "\r" in address:
         raise BadHeaderError(f"Header values can't contain newlines (got {address!r})")
     return sanitize_address(address, "utf-8")
+
+
+# The sender is the same on every message: written once.
+_sender = functools.lru_cache(maxsize=8)(_address)
 
 
 def _part(content_type: str, text: str) -> bytes:
@@ -98,7 +113,7 @@ class TextAndHtmlEmail(EmailMultiAlternatives):
             or names & {"to", "cc", "reply-to"}
         ):
             return super().message()
-        headers = [("From", _address(self.extra_headers.get("From", self.from_email)))]
+        headers = [("From", _sender(self.extra_headers.get("From", self.from_email)))]
         for name, addresses in (("To", self.to), ("Cc", self.cc), ("Reply-To", self.reply_to)):
             if addresses:
                 headers.append((name, ",\n ".join(map(_address, addresses))))
@@ -128,3 +143,23 @@ class TextAndHtmlEmail(EmailMultiAlternatives):
             ]
         )
         return WrittenMessage(headers, data)
+
+
+class SMTPBackend(smtp.EmailBackend):
+    """Django's SMTP backend, with the envelope's addresses written as the headers' are above:
+    Django's own parses the sender and each recipient afresh for every message."""
+
+    def _send(self, email_message):
+        encoding = email_message.encoding or settings.DEFAULT_CHARSET
+        if not email_message.recipients() or encoding.lower() not in ("utf-8", "utf8"):
+            return super()._send(email_message)
+        sender = _sender(email_message.from_email)
+        recipients = [_address(address) for address in email_message.recipients()]
+        data = email_message.message().as_bytes(linesep="\r\n")
+        try:
+            self.connection.sendmail(sender, recipients, data)
+        except smtplib.SMTPException:
+            if not self.fail_silently:
+                raise
+            return False
+        return True

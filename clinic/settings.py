@@ -304,6 +304,9 @@ STORAGES = {
 }
 
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
+if EMAIL_CONFIG["EMAIL_BACKEND"] == "django.core.mail.backends.smtp.EmailBackend":
+    # The same backend, with the sender and recipients written once each (clinic/mail.py).
+    EMAIL_CONFIG["EMAIL_BACKEND"] = "clinic.mail.SMTPBackend"
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Clinic <clinic@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL

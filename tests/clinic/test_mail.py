@@ -2,12 +2,18 @@
 is what was given, in every part and header, and anything it does not handle goes through
 Django's own builder."""
 
+import os
+import socket
+import subprocess
+import sys
 from email import message_from_bytes, policy
 
 import pytest
+from aiosmtpd.controller import Controller
 from django.core.mail import BadHeaderError, EmailMultiAlternatives
+from django.core.mail.message import sanitize_address
 
-from clinic.mail import TextAndHtmlEmail
+from clinic.mail import TextAndHtmlEmail, _address
 
 SUBJECT = "Su cita en Clínica Núñez: sábado 5 de diciembre a las 10:00 — ¡le esperamos! 漢字 🙂"
 TEXT = "Hola,\n\nLínea con = y un espacio al final \n.\nUna línea sola con un punto arriba.\n" + (
@@ -98,3 +104,75 @@ def test_the_locmem_and_console_backends_take_it(mailoutbox, capsys, settings):
     settings.EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
     email().send()
     assert "Message-ID: <reminder-7@clinic.example>" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "ana.garcia+citas@example.com",
+        "o'brien@mail.example.org",
+        "ANA@Example.COM",
+        "Ana Núñez <ana@example.com>",
+        "Clinic <clinic@localhost>",
+        "josé@example.com",
+        "ana@ejemplo.españa",
+        '"Garcia, Ana" <ana@example.com>',
+    ],
+)
+def test_addresses_are_written_as_django_writes_them(address):
+    assert _address(address) == sanitize_address(address, "utf-8")
+
+
+def test_an_address_with_a_line_break_is_refused():
+    with pytest.raises((BadHeaderError, ValueError)):
+        _address("ana@example.com\nBcc: everyone@example.com")
+
+
+class Recorder:
+    def __init__(self):
+        self.envelopes = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.envelopes.append(envelope)
+        return "250 OK"
+
+
+def test_the_smtp_backend_sends_the_message_to_a_real_server(settings):
+    recorder = Recorder()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = Controller(recorder, hostname="127.0.0.1", port=port)
+    server.start()
+    try:
+        settings.EMAIL_BACKEND = "clinic.mail.SMTPBackend"
+        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
+        settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+        assert email().send() == 1
+    finally:
+        server.stop()
+    (envelope,) = recorder.envelopes
+    assert envelope.mail_from == "citas@clinic.example"
+    assert envelope.rcpt_tos == ["ana@example.com", "bob@example.com"]
+    read = message_from_bytes(envelope.original_content, policy=policy.default)
+    assert str(read["Subject"]) == SUBJECT and read["Message-ID"] == "<reminder-7@clinic.example>"
+    text, html = (part for part in read.walk() if not part.is_multipart())
+    assert text.get_content().replace("\r\n", "\n") == TEXT
+    assert html.get_content().replace("\r\n", "\n") == HTML
+
+
+def test_an_smtp_email_url_selects_the_clinic_s_backend():
+    env = {**os.environ, "EMAIL_URL": "smtp://127.0.0.1:2525", "DJANGO_DEBUG": "1"}
+    printed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from django.conf import settings; import django; "
+            "django.setup(); print(settings.EMAIL_BACKEND)",
+        ],
+        env={**env, "DJANGO_SETTINGS_MODULE": "clinic.settings"},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert printed.strip() == "clinic.mail.SMTPBackend"
