@@ -14,6 +14,16 @@ MAX_SERIES = 8
 PERIOD_FORMATS = {"month": "%m/%Y", "week": "%d/%m/%Y", "day": "%d/%m/%Y"}
 
 
+class StackedBar(pygal.StackedBar):
+    """pygal's stacked bars without what it writes into every bar for its JavaScript tooltips
+    (three or four <desc> elements) or for printed values (off here). The chart is served as an
+    image, where no script runs: those elements were half of the SVG's elements and a third
+    of the time to draw it, for nothing anyone sees."""
+
+    def _tooltip_and_print_values(self, *args, **kwargs) -> None:
+        return None
+
+
 def consumption_chart(
     rows: list[FlowRow], *, title: str, others_label: str, period: str = "month"
 ) -> str:
@@ -33,7 +43,7 @@ def consumption_chart(
     for row in rows:
         name = labels[row.key] if row.key in shown else others_label
         series[name][row.period] = series[name].get(row.period, Decimal(0)) + row.value
-    chart = pygal.StackedBar(
+    chart = StackedBar(
         js=[],
         disable_xml_declaration=True,
         style=DefaultStyle,
