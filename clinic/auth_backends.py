@@ -6,7 +6,9 @@ the report's own query. Here the set is read once and kept in the cache under a 
 number; any change that can alter anyone's permissions (a role given or taken, a role's
 permissions changed, a role or permission deleted, a superuser or active flag changed) starts a
 new generation, so the next request reads afresh. A change made behind the ORM's back (raw SQL)
-is seen at the latest after PERMISSION_CACHE_SECONDS.
+is seen at the latest after PERMISSION_CACHE_SECONDS. Without Redis the cache is each process's
+own, which would not hear of a change made in another: there PERMISSION_CACHE_SECONDS is 0 by
+default and permissions are read as ModelBackend reads them.
 """
 
 import secrets
@@ -34,7 +36,10 @@ class CachedPermissionsBackend(ModelBackend):
         if not user_obj.is_active or user_obj.is_anonymous or obj is not None:
             return set()
         if not hasattr(user_obj, "_perm_cache"):
-            user_obj._perm_cache = self._cached_permissions(user_obj)
+            if settings.PERMISSION_CACHE_SECONDS > 0:
+                user_obj._perm_cache = self._cached_permissions(user_obj)
+            else:
+                user_obj._perm_cache = super().get_all_permissions(user_obj)
         return user_obj._perm_cache
 
     def _cached_permissions(self, user_obj) -> set[str]:

@@ -30,6 +30,8 @@ from django.core.mail.utils import DNS_NAME
 # "=?utf-8?b?" and "?=" makes 68 characters: within RFC 2047's 75, and a folded "Subject:" line
 # within RFC 5322's 78.
 WORD_BYTES = 42
+# RFC 5322's recommended longest line.
+MAX_LINE = 78
 
 
 def encode_header_text(value: str) -> str:
@@ -130,6 +132,9 @@ class TextAndHtmlEmail(EmailMultiAlternatives):
         # "=_" cannot occur in quoted-printable text, so neither can the boundary.
         boundary = f"=_{secrets.token_hex(16)}"
         head = "".join(f"{name}: {value}\n" for name, value in headers)
+        if any(len(line) > MAX_LINE for line in head.splitlines()):
+            # A long ASCII header (or address list entry) would need folding: Django folds.
+            return super().message()
         head += f'MIME-Version: 1.0\nContent-Type: multipart/alternative;\n boundary="{boundary}"\n'
         separator = f"\n--{boundary}\n".encode("ascii")
         data = b"".join(

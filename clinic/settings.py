@@ -89,8 +89,6 @@ AUTHENTICATION_BACKENDS = [
     # ModelBackend with each user's permissions kept in the cache (clinic/auth_backends.py).
     "clinic.auth_backends.CachedPermissionsBackend",
 ]
-# The longest a permission change made behind the ORM's back (raw SQL) can go unseen.
-PERMISSION_CACHE_SECONDS = env.int("PERMISSION_CACHE_SECONDS", default=300)
 
 ROOT_URLCONF = "clinic.urls"
 WSGI_APPLICATION = "clinic.wsgi.application"
@@ -144,6 +142,10 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# How long each user's permissions are kept in the cache (clinic/auth_backends.py); also the
+# longest a change made behind the ORM's back (raw SQL) can go unseen. Off without Redis: a
+# cache of one process's own cannot hear of a change made in another.
+PERMISSION_CACHE_SECONDS = env.int("PERMISSION_CACHE_SECONDS", default=300 if REDIS_URL else 0)
 
 # Celery: Redis as broker, or the filesystem under var/ when there is no Redis.
 CELERY_BROKER_URL = REDIS_URL or "filesystem://"

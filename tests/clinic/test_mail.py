@@ -13,7 +13,7 @@ from aiosmtpd.controller import Controller
 from django.core.mail import BadHeaderError, EmailMultiAlternatives
 from django.core.mail.message import sanitize_address
 
-from clinic.mail import TextAndHtmlEmail, _address
+from clinic.mail import TextAndHtmlEmail, WrittenMessage, _address
 
 SUBJECT = "Su cita en Clínica Núñez: sábado 5 de diciembre a las 10:00 — ¡le esperamos! 漢字 🙂"
 TEXT = "Hola,\n\nLínea con = y un espacio al final \n.\nUna línea sola con un punto arriba.\n" + (
@@ -106,21 +106,32 @@ def test_the_locmem_and_console_backends_take_it(mailoutbox, capsys, settings):
     assert "Message-ID: <reminder-7@clinic.example>" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize(
-    "address",
-    [
-        "ana.garcia+citas@example.com",
-        "o'brien@mail.example.org",
-        "ANA@Example.COM",
-        "Ana Núñez <ana@example.com>",
-        "Clinic <clinic@localhost>",
-        "josé@example.com",
-        "ana@ejemplo.españa",
-        '"Garcia, Ana" <ana@example.com>',
-    ],
-)
-def test_addresses_are_written_as_django_writes_them(address):
-    assert _address(address) == sanitize_address(address, "utf-8")
+BARE = [
+    "ana.garcia+citas@example.com",
+    "o'brien@mail.example.org",
+    "ANA@Example.COM",
+    "a!#$%&'*+/=?^_`{|}~-z@x-1.example",
+]
+DRESSED = [
+    "Ana Núñez <ana@example.com>",
+    "Clinic <clinic@localhost>",
+    "josé@example.com",
+    "ana@ejemplo.españa",
+    '"Garcia, Ana" <ana@example.com>',
+    "ana..garcia@example.com",
+]
+
+
+@pytest.mark.parametrize("address", BARE + DRESSED)
+def test_addresses_are_written_as_django_writes_them(address, monkeypatch):
+    expected = sanitize_address(address, "utf-8")
+    calls = []
+    monkeypatch.setattr(
+        "clinic.mail.sanitize_address", lambda *args: calls.append(args) or sanitize_address(*args)
+    )
+    assert _address(address) == expected
+    # Bare addresses skip the parser; any other goes through Django's own function.
+    assert bool(calls) is (address in DRESSED)
 
 
 def test_an_address_with_a_line_break_is_refused():
@@ -176,3 +187,9 @@ def test_an_smtp_email_url_selects_the_clinic_s_backend():
         check=True,
     ).stdout
     assert printed.strip() == "clinic.mail.SMTPBackend"
+
+
+def test_a_long_ascii_header_goes_through_django_which_folds_it():
+    message = email(subject="Reminder " + "x" * 100).message()
+    assert not isinstance(message, WrittenMessage)
+    assert max(map(len, message.as_bytes(linesep="\r\n").split(b"\r\n"))) <= 998

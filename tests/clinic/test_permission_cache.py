@@ -13,6 +13,12 @@ from clinic.roles import MANAGER, PRACTITIONER
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture(autouse=True)
+def _cache_on(settings):
+    settings.PERMISSION_CACHE_SECONDS = 300
+
+
 REPORTS = reverse("reports:stock_valuation")
 
 
@@ -73,3 +79,11 @@ def test_a_migration_run_starts_a_new_generation(manager_client):
     before = cache.get(GENERATION_KEY)
     call_command("migrate", verbosity=0)
     assert cache.get(GENERATION_KEY) not in (None, before)
+
+
+def test_without_a_shared_cache_permissions_are_read_on_every_request(settings, manager_client):
+    settings.PERMISSION_CACHE_SECONDS = 0
+    manager_client.get(REPORTS)
+    with CaptureQueriesContext(connection) as second:
+        assert manager_client.get(REPORTS).status_code == 200
+    assert permission_queries(second.captured_queries)

@@ -649,3 +649,24 @@ def test_application_logs_carry_nothing_clinical_or_personal(
         session.course.protocol.name,
     ):
         assert text not in caplog.text
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_sender_reconnects_when_the_database_dropped_its_connection(now, booking):
+    """The claim and the mark-sent run on a cursor of their own: they still get Django's health
+    check, as after a database restart between two tasks."""
+    import psycopg
+    from django.db import connection
+
+    session = booking()
+    first, second = session.reminders.order_by("due_at")
+    now.move_to(session.scheduled_start - 2 * H)
+    assert services.reminder_send(reminder_id=first.pk).status == ReminderStatus.SENT
+
+    with psycopg.connect(**connection.get_connection_params()) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [connection.connection.info.backend_pid])
+    connection.close_if_unusable_or_obsolete()  # what Celery does between two tasks
+
+    assert services.reminder_send(reminder_id=second.pk).status == ReminderStatus.SENT
+    assert set(session.reminders.values_list("status", flat=True)) == {ReminderStatus.SENT}

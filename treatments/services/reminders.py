@@ -18,7 +18,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives, get_connection
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -254,11 +254,24 @@ def _execute_prepared(sql: str, params: list) -> tuple | None:
     """Runs one of the sender's own statements as a server-side prepared statement, planned
     once a database connection rather than once a reminder (Django binds parameters on the
     client, so PostgreSQL plans every statement it is sent; planning the claim's join took
-    longer than running it). Returns the first row, if the statement returns any."""
+    longer than running it). Returns the first row, if the statement returns any.
+
+    The checks Django makes before its own cursors are made here too (the connection's health
+    after a database restart, a broken transaction); Django's query log and execute wrappers do
+    not see these two statements."""
+    connection.close_if_health_check_failed()
     connection.ensure_connection()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, params, prepare=True)
-        return cursor.fetchone() if cursor.description else None
+    connection.validate_no_broken_transaction()
+    try:
+        with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+            cursor.execute(sql, params, prepare=True)
+            return cursor.fetchone() if cursor.description else None
+    except DatabaseError:
+        # A prepared plan outlives a migration that changed a column it returns ("cached plan
+        # must not change result type"): a new connection prepares it afresh on the next try.
+        if not connection.in_atomic_block:
+            connection.close()
+        raise
 
 
 def _claim(reminder_id: int, now: datetime) -> Reminder | None:
