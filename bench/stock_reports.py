@@ -7,7 +7,11 @@ report that computes the same result: over the raw ledger, and over the daily ro
 report reads one. docs/benchmarks.md ("Stock reports") has the figures and how to read them.
 
     DJANGO_DEBUG=1 DATABASE_URL=postgres://clinic:clinic@127.0.0.1:5432/clinic_bench \\
+        REDIS_URL=redis://127.0.0.1:6379/14 \\
         .venv/bin/python bench/stock_reports.py [--products 200 --lots 20000 --movements 2000000]
+
+REDIS_URL puts the cache (sessions, permissions) in Redis, as in production; without it each
+page reads the user's permissions from the database.
 
 `--reuse` skips the fill and measures the data already there. The fill TRUNCATEs every inventory
 table (and empty tables of other apps that point at them), so the script refuses to run unless

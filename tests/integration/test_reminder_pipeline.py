@@ -58,8 +58,9 @@ def test_killing_the_worker_mid_batch_loses_nothing_and_repeats_only_the_same_me
     clinic, processes, mailbox, pipeline
 ):
     """One prefork child (-c 1), so one SIGKILL can interrupt at most one send between the
-    SMTP server's "250" and the row marked sent: at most one repeat per kill."""
-    ids = clinic.due_reminders(500)
+    SMTP server's "250" and the row marked sent: at most one repeat per kill. A batch of 1,500,
+    so that a worker sending freely while it is restarted cannot finish it before the last kill."""
+    ids = clinic.due_reminders(1500)
     processes.worker("w", concurrency=1)
     delivered_at_kill = []
 
