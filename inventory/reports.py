@@ -553,12 +553,74 @@ class LedgerLine(NamedTuple):
     reverses_id: int | None
 
 
+class LotLedgerLines:
+    """A lot's ledger lines, read as they are asked for: a slice (a page, which Paginator asks
+    for) reads only its rows. The balance is a window over the whole period, which PostgreSQL
+    and SQLite compute before the LIMIT, so a page deep in a long ledger still starts from the
+    right balance."""
+
+    def __init__(self, movements: QuerySet, opening: Decimal):
+        self._movements = movements
+        self._opening = opening
+        self._rows = (
+            movements.annotate(
+                running=Window(Sum("quantity"), order_by=[F("occurred_at").asc(), F("id").asc()])
+            )
+            .order_by("occurred_at", "id")
+            .values_list(
+                "id",
+                "occurred_at",
+                "kind",
+                "quantity",
+                "running",
+                f"actor__{get_user_model().USERNAME_FIELD}",
+                "actor__first_name",
+                "actor__last_name",
+                "waste_reason",
+                "reason",
+                "reference",
+                "reverses_id",
+            )
+        )
+
+    def count(self) -> int:
+        return self._movements.count()
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __getitem__(self, index: slice) -> list[LedgerLine]:
+        if not isinstance(index, slice):
+            raise TypeError("Ask for a slice of the ledger.")
+        return self._lines(self._rows[index])
+
+    def __iter__(self):
+        return iter(self._lines(self._rows))
+
+    def _lines(self, rows) -> list[LedgerLine]:
+        opening = self._opening
+        return [
+            LedgerLine(
+                pk,
+                at,
+                kind,
+                quantity,
+                opening + running,
+                username,
+                f"{first} {last}".strip(),
+                *rest,
+            )
+            for pk, at, kind, quantity, running, username, first, last, *rest in rows
+        ]
+
+
 def lot_ledger(
     *, lot: Lot, date_from: date | None = None, date_to: date | None = None
-) -> list[LedgerLine]:
+) -> LotLedgerLines:
     """The movements of one lot, oldest first, with the balance after each: a running sum
     (a window over the lot's movements) plus, when the period starts later, what came before
-    it. Two queries."""
+    it. One query for what came before, one for the lines (a page of them: one more to count
+    them)."""
     movements = StockMovement.objects.filter(lot=lot)
     opening = ZERO
     if date_from:
@@ -571,32 +633,7 @@ def lot_ledger(
         movements = movements.filter(occurred_at__date__gte=date_from)
     if date_to:
         movements = movements.filter(occurred_at__date__lte=date_to)
-    rows = (
-        movements.annotate(
-            running=Window(Sum("quantity"), order_by=[F("occurred_at").asc(), F("id").asc()])
-        )
-        .order_by("occurred_at", "id")
-        .values_list(
-            "id",
-            "occurred_at",
-            "kind",
-            "quantity",
-            "running",
-            f"actor__{get_user_model().USERNAME_FIELD}",
-            "actor__first_name",
-            "actor__last_name",
-            "waste_reason",
-            "reason",
-            "reference",
-            "reverses_id",
-        )
-    )
-    return [
-        LedgerLine(
-            pk, at, kind, quantity, opening + running, username, f"{first} {last}".strip(), *rest
-        )
-        for pk, at, kind, quantity, running, username, first, last, *rest in rows
-    ]
+    return LotLedgerLines(movements, opening)
 
 
 @dataclass

@@ -595,21 +595,24 @@ class LotLedger(StockReport):
 
     def lines(self, context, figures):
         kinds, reasons = _labels(MovementKind.choices), _labels(WasteReason.choices)
+        lines = [
+            (
+                f"{timezone.localtime(m.occurred_at):%d/%m/%Y %H:%M}",
+                kinds[m.kind],
+                m.reverses_id,
+                figures.quantity(m.quantity),
+                figures.quantity(m.balance),
+                m.actor_name or m.actor_username,
+                reasons.get(m.waste_reason, ""),
+                m.reason,
+                m.reference,
+            )
+            for m in context["page"]
+        ]
         return {
-            "lines": [
-                (
-                    f"{timezone.localtime(m.occurred_at):%d/%m/%Y %H:%M}",
-                    kinds[m.kind],
-                    m.reverses_id,
-                    figures.quantity(m.quantity),
-                    figures.quantity(m.balance),
-                    m.actor_name or m.actor_username,
-                    reasons.get(m.waste_reason, ""),
-                    m.reason,
-                    m.reference,
-                )
-                for m in context["page"]
-            ]
+            "rows": _table_rows(
+                "inventory/reports/ledger_rows.html", lines=lines, reversal=_("reversal")
+            )
         }
 
     def csv(self, context):

@@ -4,6 +4,8 @@ from datetime import datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from inventory import reports, services
@@ -180,6 +182,16 @@ def test_lot_ledger_with_running_balance(room):
         ("consumption", -4, 1),
         ("consumption", 4, 5),
     ]
+
+
+def test_a_page_of_a_lot_ledger_reads_only_its_rows_and_keeps_the_running_balance(room):
+    ledger = reports.lot_ledger(lot=room["a"])
+    assert ledger.count() == len(ledger) == 5
+    with CaptureQueriesContext(connection) as captured:
+        page = ledger[2:4]
+    assert [(m.quantity, m.balance) for m in page] == [(-2, 5), (-4, 1)]
+    (query,) = captured.captured_queries
+    assert "LIMIT 2" in query["sql"]
 
 
 def test_past_valuation_agrees_with_today_after_a_lot_cost_is_averaged():
