@@ -1,7 +1,8 @@
-"""What the benchmark scripts share."""
+"""What the benchmark scripts share (and the integration tests, which start processes too)."""
 
 import math
 import socket
+from urllib.parse import quote
 
 
 def percentile(samples: list[float], fraction: float) -> float:
@@ -18,3 +19,15 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def database_url() -> str:
+    """Django's default database as a URL, for the processes a benchmark or a test starts (in
+    a test, NAME is the test database's)."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    user = quote(db.get("USER") or "", safe="")
+    password = quote(db.get("PASSWORD") or "", safe="")
+    credentials = f"{user}:{password}@" if user else ""
+    return f"postgres://{credentials}{db.get('HOST') or ''}:{db.get('PORT') or 5432}/{db['NAME']}"

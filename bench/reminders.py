@@ -36,11 +36,11 @@ from collections import Counter
 from datetime import datetime, timedelta
 from email.parser import BytesHeaderParser
 from pathlib import Path
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.measure import free_port  # noqa: E402
+from bench.measure import database_url, free_port  # noqa: E402
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clinic.settings")
 
@@ -213,14 +213,6 @@ def due_reminders(booked, count: int) -> list[int]:
 
 
 # The workers
-
-
-def database_url() -> str:
-    db = connection.settings_dict
-    user = quote(db.get("USER") or "", safe="")
-    password = quote(db.get("PASSWORD") or "", safe="")
-    credentials = f"{user}:{password}@" if user else ""
-    return f"postgres://{credentials}{db.get('HOST') or ''}:{db.get('PORT') or 5432}/{db['NAME']}"
 
 
 def start_workers(smtp_port: int, log_folder: Path) -> list[subprocess.Popen]:

@@ -3,7 +3,6 @@ is what was given, in every part and header, and anything it does not handle goe
 Django's own builder."""
 
 import os
-import socket
 import subprocess
 import sys
 from email import message_from_bytes, policy
@@ -13,6 +12,7 @@ from aiosmtpd.controller import Controller
 from django.core.mail import BadHeaderError, EmailMultiAlternatives
 from django.core.mail.message import sanitize_address
 
+from bench.measure import free_port
 from clinic.mail import TextAndHtmlEmail, WrittenMessage, _address
 
 SUBJECT = "Su cita en Clínica Núñez: sábado 5 de diciembre a las 10:00 — ¡le esperamos! 漢字 🙂"
@@ -150,9 +150,7 @@ class Recorder:
 
 def test_the_smtp_backend_sends_the_message_to_a_real_server(settings):
     recorder = Recorder()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     server = Controller(recorder, hostname="127.0.0.1", port=port)
     server.start()
     try:

@@ -10,7 +10,6 @@ process group so prefork children go too."""
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -19,17 +18,17 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from email.parser import BytesHeaderParser
 from pathlib import Path
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis
 from aiosmtpd.controller import Controller
 from django.conf import settings as django_settings
-from django.db import connection
 from django.utils import timezone
 from kombu import pools as kombu_pools
 from kombu.exceptions import OperationalError as BrokerError
 
+from bench.measure import database_url, free_port
 from clinic.accounts import user_set_roles
 from clinic.celery import app as celery_app
 from clinic.roles import PRACTITIONER
@@ -62,12 +61,6 @@ READY_TIMEOUT = 30
 TICK_SECONDS = 0.25
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def wait_until(condition: Callable[[], object], *, timeout: float, what: str, every=0.05):
@@ -271,15 +264,6 @@ def _which(program: str) -> bool:
 # Workers and beats
 
 
-def database_url() -> str:
-    """The test database (NAME is the test database's), for the processes the tests start."""
-    db = connection.settings_dict
-    user = quote(db.get("USER") or "", safe="")
-    password = quote(db.get("PASSWORD") or "", safe="")
-    credentials = f"{user}:{password}@" if user else ""
-    return f"postgres://{credentials}{db.get('HOST') or ''}:{db.get('PORT') or 5432}/{db['NAME']}"
-
-
 class Processes:
     """Celery workers and beats, each in its own process group. Output goes to files under the
     test's tmp folder and is shown when a process is missing at the end."""
@@ -288,6 +272,7 @@ class Processes:
         self.env = env
         self.tmp = tmp
         self.running: dict[str, subprocess.Popen] = {}
+        self.commands: dict[str, tuple[list[str], dict[str, str]]] = {}
         self.started = 0
 
     def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen:
@@ -303,7 +288,16 @@ class Processes:
         )
         log.close()
         self.running[name] = process
+        self.commands[name] = (args, env)
         return process
+
+    def revive(self, name: str) -> bool:
+        """Starts `name` again if it has exited, as the process manager does in production (a
+        Celery worker can die of a broker that vanished under it). Says whether it had to."""
+        if self.running[name].poll() is None:
+            return False
+        self._spawn(name, *self.commands[name])
+        return True
 
     def worker(self, name: str = "w1", *, concurrency: int = 2, wait: bool = True, **env):
         self._spawn(
