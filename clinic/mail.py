@@ -34,11 +34,20 @@ WORD_BYTES = 42
 MAX_LINE = 78
 
 
+def _refuse_line_breaks(value: str) -> None:
+    """A line break in a header value would start a header of the sender's choosing."""
+    if "\n" in value or "\r" in value:
+        raise BadHeaderError(f"Header values can't contain newlines (got {value!r})")
+
+
+def _is_utf8(message: EmailMultiAlternatives) -> bool:
+    return (message.encoding or settings.DEFAULT_CHARSET).lower() in ("utf-8", "utf8")
+
+
 def encode_header_text(value: str) -> str:
     """A header's text as it goes on the wire: itself if ASCII, else base64 encoded-words of
     whole characters, one to a folded line."""
-    if "\n" in value or "\r" in value:
-        raise BadHeaderError(f"Header values can't contain newlines (got {value!r})")
+    _refuse_line_breaks(value)
     if value.isascii():
         return value
     words, chunk = [], b""
@@ -63,8 +72,7 @@ def _address(address: str) -> str:
     """One address for a header or the envelope, as Django's sanitize_address writes it."""
     if _BARE_ADDRESS.fullmatch(address):
         return address
-    if "\n" in address or "\r" in address:
-        raise BadHeaderError(f"Header values can't contain newlines (got {address!r})")
+    _refuse_line_breaks(address)
     return sanitize_address(address, "utf-8")
 
 
@@ -111,7 +119,7 @@ class TextAndHtmlEmail(EmailMultiAlternatives):
             or len(self.alternatives) != 1
             or self.alternatives[0][1] != "text/html"
             or self.content_subtype != "plain"
-            or (self.encoding or settings.DEFAULT_CHARSET).lower() not in ("utf-8", "utf8")
+            or not _is_utf8(self)
             or names & {"to", "cc", "reply-to"}
         ):
             return super().message()
@@ -155,8 +163,7 @@ class SMTPBackend(smtp.EmailBackend):
     Django's own parses the sender and each recipient afresh for every message."""
 
     def _send(self, email_message):
-        encoding = email_message.encoding or settings.DEFAULT_CHARSET
-        if not email_message.recipients() or encoding.lower() not in ("utf-8", "utf8"):
+        if not email_message.recipients() or not _is_utf8(email_message):
             return super()._send(email_message)
         sender = _sender(email_message.from_email)
         recipients = [_address(address) for address in email_message.recipients()]
