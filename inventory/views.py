@@ -591,7 +591,9 @@ class LotLedger(StockReport):
         movements = reports.lot_ledger(
             lot=lot, date_from=filters["date_from"], date_to=filters["date_to"]
         )
-        return {"lot": lot, "movements": movements, **self.paginate(movements)}
+        # The CSV has every line; the page reads only its own (a count and one page).
+        paged = {} if self.wants_csv() else self.paginate(movements)
+        return {"lot": lot, "movements": movements, **paged}
 
     def lines(self, context, figures):
         kinds, reasons = _labels(MovementKind.choices), _labels(WasteReason.choices)
