@@ -41,7 +41,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.measure import free_port  # noqa: E402
+from bench.measure import environment_without, free_port  # noqa: E402
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clinic.settings")
 
@@ -239,12 +239,7 @@ def sample_lots(rng: random.Random) -> list[int]:
 def server_environment(settings_folder: Path, static_root: Path) -> dict[str, str]:
     """Production settings, but plain HTTP on loopback: no redirect to HTTPS, cookies not marked
     secure, and no second factor in the admin (tested in tests/clinic/, not here)."""
-    inherited = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("DJANGO_", "AXES_", "CLINIC_ADMIN_", "SESSION_"))
-    }
-    return inherited | {
+    return environment_without("DJANGO_", "AXES_", "CLINIC_ADMIN_", "SESSION_") | {
         "DJANGO_SETTINGS_MODULE": "load_settings",
         "PYTHONPATH": os.pathsep.join([str(settings_folder), str(ROOT)]),
         "LOAD_STATIC_ROOT": str(static_root),
@@ -335,7 +330,7 @@ def run_locust(
     port: int, data_file: Path, run_time: str, prefix: Path, processes: list[subprocess.Popen]
 ) -> None:
     """One headless locust run of `run_time`; its statistics in `prefix`_*.csv."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("DJANGO_")}
+    env = environment_without("DJANGO_")
     command = [
         str(VENV_BIN / "locust"),
         "-f",

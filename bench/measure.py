@@ -1,6 +1,7 @@
 """What the benchmark scripts share (and the integration tests, which start processes too)."""
 
 import math
+import os
 import socket
 from urllib.parse import quote
 
@@ -31,3 +32,9 @@ def database_url() -> str:
     password = quote(db.get("PASSWORD") or "", safe="")
     credentials = f"{user}:{password}@" if user else ""
     return f"postgres://{credentials}{db.get('HOST') or ''}:{db.get('PORT') or 5432}/{db['NAME']}"
+
+
+def environment_without(*prefixes: str) -> dict[str, str]:
+    """This process's environment less the variables named with `prefixes`, for a child whose
+    settings the caller sets itself."""
+    return {key: value for key, value in os.environ.items() if not key.startswith(prefixes)}

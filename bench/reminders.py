@@ -40,7 +40,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.measure import database_url, free_port  # noqa: E402
+from bench.measure import database_url, environment_without, free_port  # noqa: E402
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clinic.settings")
 
@@ -216,11 +216,7 @@ def due_reminders(booked, count: int) -> list[int]:
 
 
 def start_workers(smtp_port: int, log_folder: Path) -> list[subprocess.Popen]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("DJANGO_", "REMINDER_", "CELERY_"))
-    } | {
+    env = environment_without("DJANGO_", "REMINDER_", "CELERY_") | {
         "DJANGO_SETTINGS_MODULE": "clinic.settings",
         "DJANGO_DEBUG": "0",
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),

@@ -28,7 +28,7 @@ from django.utils import timezone
 from kombu import pools as kombu_pools
 from kombu.exceptions import OperationalError as BrokerError
 
-from bench.measure import database_url, free_port
+from bench.measure import database_url, environment_without, free_port
 from clinic.accounts import user_set_roles
 from clinic.celery import app as celery_app
 from clinic.roles import PRACTITIONER
@@ -359,12 +359,7 @@ class Processes:
 
 
 def worker_env(*, broker: str, smtp: str) -> dict[str, str]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("PYTEST", "DJANGO_", "REMINDER_", "CELERY_"))
-    }
-    return env | {
+    return environment_without("PYTEST", "DJANGO_", "REMINDER_", "CELERY_") | {
         "DJANGO_SETTINGS_MODULE": "clinic.settings",
         "DJANGO_DEBUG": "1",
         "DATABASE_URL": database_url(),
