@@ -25,7 +25,7 @@ HTML = '<p>Hola <b>Clínica</b></p>\n<a href="https://clinic.example/?a=1&amp;b=
 def email(cls=TextAndHtmlEmail, **kwargs) -> EmailMultiAlternatives:
     message = cls(
         subject=kwargs.pop("subject", SUBJECT),
-        body=TEXT,
+        body=kwargs.pop("body", TEXT),
         from_email="Clínica Núñez <citas@clinic.example>",
         to=["Ana Núñez <ana@example.com>", "bob@example.com"],
         headers={"Message-ID": "<reminder-7@clinic.example>", **kwargs.pop("headers", {})},
@@ -68,14 +68,54 @@ def test_it_reads_back_as_django_s_own_builder_does():
     assert bodies[0] == bodies[1]
 
 
-def test_the_wire_form_is_seven_bit_with_short_lines_and_crlf():
+def transfer_encodings(message: EmailMultiAlternatives) -> list[str]:
+    return [
+        part["Content-Transfer-Encoding"]
+        for part in parsed(message).walk()
+        if not part.is_multipart()
+    ]
+
+
+def test_parts_are_encoded_as_django_encodes_them():
+    # Non-ASCII text as 8bit, ASCII as 7bit: what Django's builder chooses for the same parts.
+    assert transfer_encodings(email()) == ["8bit", "8bit"]
+    assert transfer_encodings(email()) == transfer_encodings(email(EmailMultiAlternatives))
+    ascii_only = email(body="Hello,\n\nSee you on Tuesday.\n")
+    assert transfer_encodings(ascii_only) == ["7bit", "8bit"]
+    assert transfer_encodings(ascii_only) == transfer_encodings(
+        email(EmailMultiAlternatives, body="Hello,\n\nSee you on Tuesday.\n")
+    )
+
+
+def test_a_line_too_long_for_smtp_goes_quoted_printable():
+    long_text = "Línea " + "x" * 1200 + "\nfin\n"
+    message = email(body=long_text)
+    assert transfer_encodings(message) == ["quoted-printable", "8bit"]
+    raw = message.message().as_bytes(linesep="\r\n")
+    assert max(map(len, raw.split(b"\r\n"))) <= 998
+    text = next(part for part in parsed(message).walk() if not part.is_multipart())
+    assert text.get_content().replace("\r\n", "\n") == long_text
+
+
+def test_the_wire_form_has_short_header_lines_and_crlf():
     raw = email().message().as_bytes(linesep="\r\n")
-    assert raw.isascii()
+    head = raw.partition(b"\r\n\r\n")[0]
     lines = raw.split(b"\r\n")
     assert b"\n" not in b"".join(lines)
-    assert max(map(len, lines)) <= 78
+    assert head.isascii() and max(map(len, head.split(b"\r\n"))) <= 78
+    assert max(map(len, lines)) <= 998
     words = [word for line in lines for word in line.split() if word.startswith(b"=?")]
     assert words and all(len(word) <= 75 for word in words)
+
+
+def test_the_boundary_is_one_no_part_contains(monkeypatch):
+    tokens = iter(["a" * 32, "b" * 32])
+    monkeypatch.setattr("clinic.mail.secrets.token_hex", lambda nbytes: next(tokens))
+    text = "A line that happens to hold --=_" + "a" * 32 + "\n"
+    read = parsed(email(body=text))
+    assert read.get_boundary() == "=_" + "b" * 32
+    plain = next(part for part in read.walk() if not part.is_multipart())
+    assert plain.get_content().replace("\r\n", "\n") == text
 
 
 def test_an_ascii_subject_goes_as_it_is():
@@ -158,10 +198,16 @@ def test_the_smtp_backend_sends_the_message_to_a_real_server(settings):
         settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
         settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
         assert email().send() == 1
+        ascii_only = TextAndHtmlEmail("Hello", "Hello\n", "citas@clinic.example", ["b@example.com"])
+        ascii_only.attach_alternative("<p>Hello</p>", "text/html")
+        assert ascii_only.send() == 1
     finally:
         server.stop()
-    (envelope,) = recorder.envelopes
+    (envelope, ascii_only) = recorder.envelopes
     assert envelope.mail_from == "citas@clinic.example"
+    # 8-bit text is declared to a server that offers 8BITMIME; 7-bit text needs nothing.
+    assert "BODY=8BITMIME" in envelope.mail_options
+    assert not any(option.startswith("BODY") for option in ascii_only.mail_options)
     assert envelope.rcpt_tos == ["ana@example.com", "bob@example.com"]
     read = message_from_bytes(envelope.original_content, policy=policy.default)
     assert str(read["Subject"]) == SUBJECT and read["Message-ID"] == "<reminder-7@clinic.example>"
