@@ -338,12 +338,32 @@ def test_the_email_is_generic_in_the_patients_language_with_working_links(
         for clinical in ("isotretinoin", "Rosacea", session.course.protocol.name, "PRP", "HA"):
             assert clinical not in text
         assert patient.family_name not in text
+    # The fixed sentences are the patient's language too, in both parts.
+    assert email.body.startswith("Hola:\n") and "Confirme su asistencia:" in email.body
+    assert '<html lang="es">' in html and "Cancelar mi cita" in html
     confirm = next(line for line in email.body.splitlines() if "/appointments/confirm/" in line)
     assert confirm in html
     now.move_to(session.scheduled_start - 3 * H)
     client.post(confirm.strip().removeprefix("http://127.0.0.1:8000"))
     session.refresh_from_db()
     assert session.status == SessionStatus.CONFIRMED
+
+
+def test_the_html_part_escapes_what_it_shows_and_the_text_part_does_not(
+    now, booking, django_capture_on_commit_callbacks, settings
+):
+    settings.CLINIC_NAME = "Núñez & <Hijos>"
+    settings.CLINIC_ADDRESS = 'Calle "Mayor" 1'
+    session = booking()
+    now.move_to(session.reminders.first().due_at)
+
+    dispatch_and_run(django_capture_on_commit_callbacks)
+
+    (email,) = mail.outbox
+    html = email.alternatives[0][0]
+    assert "<title>Núñez &amp; &lt;Hijos&gt;</title>" in html and "<Hijos>" not in html
+    assert "Calle &#34;Mayor&#34; 1" in html
+    assert email.body.endswith("\nNúñez & <Hijos>\n") and 'Calle "Mayor" 1' in email.body
 
 
 def test_an_sms_reminder_carries_the_reminders_reference(
