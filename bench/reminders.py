@@ -26,6 +26,7 @@ import contextlib
 import logging
 import os
 import platform
+import re
 import secrets
 import signal
 import subprocess
@@ -34,7 +35,6 @@ import threading
 import time
 from collections import Counter
 from datetime import datetime, timedelta
-from email.parser import BytesHeaderParser
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -128,8 +128,14 @@ WARMUP_NOOPS = 500
 # The SMTP server
 
 
+# The Message-ID header of a message's header block. The server shares the machine's CPUs with
+# the workers, so it reads only this header, not the whole head with the email package's parser
+# (which cost it 0.28 ms a message, a fifth of its work).
+MESSAGE_ID = re.compile(rb"^Message-ID:[ \t]*(\S+)\r?$", re.IGNORECASE | re.MULTILINE)
+
+
 class Recorder:
-    """Keeps each accepted message's Message-ID and when it arrived."""
+    """Keeps each accepted message's Message-ID (None if it has none) and when it arrived."""
 
     def __init__(self):
         self.lock = threading.Lock()
@@ -137,9 +143,10 @@ class Recorder:
         self.last_at = 0.0
 
     async def handle_DATA(self, server, session, envelope):
-        headers = BytesHeaderParser().parsebytes(envelope.original_content or envelope.content)
+        content = envelope.original_content or envelope.content
+        found = MESSAGE_ID.search(content, 0, content.find(b"\r\n\r\n"))
         with self.lock:
-            self.message_ids.append(str(headers["Message-ID"]).strip())
+            self.message_ids.append(found and found[1].decode("ascii", "replace"))
             self.last_at = time.time()
         return "250 Message accepted for delivery"
 
