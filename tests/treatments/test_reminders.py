@@ -551,6 +551,40 @@ def test_the_dispatch_task_keeps_going_while_batches_are_full(
     assert Reminder.objects.filter(status=ReminderStatus.SENT).count() == 4
 
 
+def test_a_full_batch_hands_out_the_next_dispatch_amid_its_own_messages(
+    now, booking, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    from treatments.tasks import reminder_send, reminders_dispatch
+
+    for _ in range(3):
+        booking(start=at(DAY, 10 + _), number=_ + 1)
+    now.move_to(at(DAY, 9, 30))  # six due: an email and a text message a session
+    published = []
+    for task in (reminder_send, reminders_dispatch):
+        monkeypatch.setattr(
+            task, "apply_async", lambda args=(), task=task, **kw: published.append((task, args))
+        )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        full = services.reminders_dispatch(limit=4, follow_up=True)
+    handed_out = [(reminder_send, (pk,)) for pk in full.handed_out]
+    # The next dispatch sits in the middle, so it runs while the second half is being sent.
+    assert published == [*handed_out[:2], (reminders_dispatch, ()), *handed_out[2:]]
+
+    published.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        last = services.reminders_dispatch(limit=4, follow_up=True)
+    assert len(last.handed_out) == 2 and not last.full_batch
+    assert published == [(reminder_send, (pk,)) for pk in last.handed_out]
+
+    # Called without follow_up (as the tests and the demo do), the service chains nothing.
+    Reminder.objects.update(status=ReminderStatus.PENDING, enqueued_at=None)
+    published.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.reminders_dispatch(limit=4)
+    assert (reminders_dispatch, ()) not in published and len(published) == 4
+
+
 def test_message_ids_stay_the_same_across_attempts(now, booking):
     email = booking().reminders.first()
     now.move_to(email.due_at)

@@ -79,25 +79,34 @@ class Dispatched:
     full_batch: bool
 
 
-def _enqueue(ids: list[int]) -> None:
-    from ..tasks import reminder_send
+def _enqueue(ids: list[int], *, follow_up: bool) -> None:
+    """Publishes a `reminder_send` for each id and, if `follow_up`, the next dispatch, in the
+    middle of them: it then runs while the second half is still being sent, so the workers have
+    the next batch before they run out. Published after the batch, it waited behind all of it,
+    and at every batch the workers stood idle while one of them selected and published the next
+    (docs/benchmarks.md, "Reminders")."""
+    from ..tasks import reminder_send, reminders_dispatch
 
-    if not ids:
-        return
+    messages = [(reminder_send, (reminder_id,)) for reminder_id in ids]
+    if follow_up:
+        messages.insert(len(messages) // 2, (reminders_dispatch, ()))
     # On Redis the batch goes out in one pipeline, not one round trip a message (one by one,
     # publishing cost 1.6 ms a message, 18 % of a worker child's busy time). If it fails half-way,
     # what did not reach the broker is handed out again after REMINDER_REQUEUE_SECONDS.
     with reminder_send.app.producer_or_acquire() as producer, producer.batch():
-        for reminder_id in ids:
-            reminder_send.apply_async((reminder_id,), producer=producer)
+        for task, arguments in messages:
+            task.apply_async(arguments, producer=producer)
 
 
-def reminders_dispatch(*, now: datetime | None = None, limit: int | None = None) -> Dispatched:
+def reminders_dispatch(
+    *, now: datetime | None = None, limit: int | None = None, follow_up: bool = False
+) -> Dispatched:
     """Hands due reminders to the workers, at most `limit` at a time. Rows another dispatcher
     holds are skipped (SKIP LOCKED), so two beats never hand out the same reminder; a reminder
     handed out but never claimed (the broker lost it) is handed out again after
-    REMINDER_REQUEUE_SECONDS. Reminders for sessions that have begun are skipped: after a
-    stoppage nothing goes out late in a burst."""
+    REMINDER_REQUEUE_SECONDS. Reminders of sessions that have started are skipped: after a
+    stoppage nothing goes out late in a burst. With `follow_up`, a full batch (more are due)
+    also hands out the next dispatch, amid its own messages (the dispatch task's way)."""
     now = now or timezone.now()
     limit = limit or settings.REMINDER_DISPATCH_BATCH
     requeue_before = now - timedelta(seconds=settings.REMINDER_REQUEUE_SECONDS)
@@ -111,14 +120,16 @@ def reminders_dispatch(*, now: datetime | None = None, limit: int | None = None)
         )
         started = [pk for pk, start in rows if start <= now]
         ready = [pk for pk, start in rows if start > now]
+        full_batch = len(rows) == limit
         if started:
             Reminder.objects.filter(pk__in=started).update(
                 status=ReminderStatus.SKIPPED, reason=_("The session had already begun.")
             )
         if ready:
             Reminder.objects.filter(pk__in=ready).update(enqueued_at=now)
-            transaction.on_commit(lambda: _enqueue(ready))
-    return Dispatched(handed_out=ready, skipped=len(started), full_batch=len(rows) == limit)
+        if ready or (follow_up and full_batch):
+            transaction.on_commit(lambda: _enqueue(ready, follow_up=follow_up and full_batch))
+    return Dispatched(handed_out=ready, skipped=len(started), full_batch=full_batch)
 
 
 def reminders_sweep(*, now: datetime | None = None) -> int:
