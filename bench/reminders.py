@@ -412,7 +412,8 @@ def main() -> None:
         f"would), each between two runs of {args.noop} no-op tasks on the same broker and workers."
     )
     print(
-        "round   last row sent  last at SMTP   reminders/s   no-op/s before, after   ratio  checks"
+        f"{'round':>5} {'last row sent':>15} {'last at SMTP':>13} {'reminders/s':>13} "
+        f"{'no-op/s before, after':>23} {'ratio':>7}  checks"
     )
     ratios, times, all_passed = [], [], True
     for number, (ids, result) in enumerate(rounds, start=1):
@@ -425,8 +426,8 @@ def main() -> None:
         all_passed &= passed
         print(
             f"{number:5d} {result['rows_s']:13.2f} s {result['smtp_s']:11.2f} s "
-            f"{args.reminders / send_time:13.0f} {args.noop / before:12.0f}, "
-            f"{args.noop / after:5.0f} {ratio:14.2f}  {'passed' if passed else 'FAILED'}"
+            f"{args.reminders / send_time:13.0f} {args.noop / before:16.0f}, "
+            f"{args.noop / after:5.0f} {ratio:7.2f}  {'passed' if passed else 'FAILED'}"
         )
     ratio = statistics.median(ratios)
     print(
