@@ -11,7 +11,7 @@ longer than RFC 5322 allows. Anything else (attachments, other alternatives, ano
 goes to Django's builder, so the class can stand wherever an EmailMultiAlternatives does.
 SMTPBackend is Django's SMTP backend with the envelope's addresses written the same way (Django's
 parses each address afresh, about 0.15 ms), and an 8-bit message declared as such (RFC 6152's
-BODY=8BITMIME) to a server that offers it.
+BODY=8BITMIME) to a server that offers it, or written 7-bit for one that does not.
 """
 
 import base64
@@ -83,11 +83,12 @@ def _address(address: str) -> str:
 _sender = functools.lru_cache(maxsize=8)(_address)
 
 
-def _part(content_type: str, text: str) -> bytes:
+def _part(content_type: str, text: str, seven_bit: bool = False) -> bytes:
     """One text part, encoded as Django's SafeMIMEText encodes it: as it is (7bit or 8bit)
-    unless a line is too long for SMTP, then quoted-printable, which shortens lines."""
+    unless a line is too long for SMTP, then quoted-printable, which shortens lines. With
+    `seven_bit`, non-ASCII text goes quoted-printable too."""
     body = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
-    if max(map(len, body.split(b"\n"))) > LINE_LIMIT:
+    if max(map(len, body.split(b"\n"))) > LINE_LIMIT or (seven_bit and not body.isascii()):
         encoding, body = "quoted-printable", binascii.b2a_qp(body, istext=True)
     else:
         encoding = "7bit" if body.isascii() else "8bit"
@@ -120,7 +121,9 @@ class WrittenMessage:
 class TextAndHtmlEmail(EmailMultiAlternatives):
     """An EmailMultiAlternatives with one text/html alternative, written out cheaply."""
 
-    def message(self):
+    def message(self, *, seven_bit: bool = False):
+        """The message as bytes; with `seven_bit`, every part quoted-printable (for a server
+        that does not take 8-bit mail)."""
         names = {name.lower() for name in self.extra_headers}
         if (
             self.attachments
@@ -150,8 +153,8 @@ class TextAndHtmlEmail(EmailMultiAlternatives):
             # A long ASCII header (or address list entry) would need folding: Django folds.
             return super().message()
         parts = [
-            _part("text/plain", str(self.body)),
-            _part("text/html", str(self.alternatives[0][0])),
+            _part("text/plain", str(self.body), seven_bit),
+            _part("text/html", str(self.alternatives[0][0]), seven_bit),
         ]
         # A random boundary, and one that neither part contains (RFC 2046, 5.1.1).
         boundary = f"=_{secrets.token_hex(16)}"
@@ -186,11 +189,15 @@ class SMTPBackend(smtp.EmailBackend):
         recipients = [_address(address) for address in email_message.recipients()]
         data = email_message.message().as_bytes(linesep="\r\n")
         options = ()
-        if not data.isascii():
-            self.connection.ehlo_or_helo_if_needed()  # what the server offers is known after it
-            if self.connection.has_extn("8bitmime"):
-                options = EIGHT_BIT
         try:
+            if not data.isascii():
+                # 8-bit mail is declared to a server that offers 8BITMIME (RFC 6152) and
+                # written 7-bit for one that does not (Django's own backend sends it anyway).
+                self.connection.ehlo_or_helo_if_needed()  # what it offers is known after it
+                if self.connection.has_extn("8bitmime"):
+                    options = EIGHT_BIT
+                elif isinstance(email_message, TextAndHtmlEmail):
+                    data = email_message.message(seven_bit=True).as_bytes(linesep="\r\n")
             self.connection.sendmail(sender, recipients, data, mail_options=options)
         except smtplib.SMTPException:
             if not self.fail_silently:

@@ -3,6 +3,7 @@ is what was given, in every part and header, and anything it does not handle goe
 Django's own builder."""
 
 import os
+import smtplib
 import subprocess
 import sys
 from email import message_from_bytes, policy
@@ -180,12 +181,69 @@ def test_an_address_with_a_line_break_is_refused():
 
 
 class Recorder:
-    def __init__(self):
+    def __init__(self, offer_8bitmime: bool = True, refuse_greeting: bool = False):
         self.envelopes = []
+        self.offer_8bitmime, self.refuse_greeting = offer_8bitmime, refuse_greeting
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        if self.refuse_greeting:
+            return ["554 Not today"]
+        session.host_name = hostname
+        return [line for line in responses if self.offer_8bitmime or "8BITMIME" not in line]
+
+    async def handle_HELO(self, server, session, envelope, hostname):
+        if self.refuse_greeting:
+            return "554 Not today"
+        session.host_name = hostname
+        return f"250 {server.hostname}"
 
     async def handle_DATA(self, server, session, envelope):
         self.envelopes.append(envelope)
         return "250 OK"
+
+
+@pytest.fixture
+def smtp_server(settings):
+    """Starts a real SMTP server on loopback with the given handler, and points the clinic's
+    SMTP backend at it."""
+    servers = []
+
+    def start(handler):
+        port = free_port()
+        server = Controller(handler, hostname="127.0.0.1", port=port)
+        server.start()
+        servers.append(server)
+        settings.EMAIL_BACKEND = "clinic.mail.SMTPBackend"
+        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
+        settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+        return handler
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def test_a_server_without_8bitmime_gets_the_message_in_seven_bits(smtp_server):
+    recorder = smtp_server(Recorder(offer_8bitmime=False))
+    assert email().send() == 1
+    (envelope,) = recorder.envelopes
+    assert envelope.original_content.isascii()
+    assert not any(option.upper().startswith("BODY") for option in envelope.mail_options)
+    read = message_from_bytes(envelope.original_content, policy=policy.default)
+    assert str(read["Subject"]) == SUBJECT
+    text, html = (part for part in read.walk() if not part.is_multipart())
+    assert text["Content-Transfer-Encoding"] == html["Content-Transfer-Encoding"]
+    assert text["Content-Transfer-Encoding"] == "quoted-printable"
+    assert text.get_content().replace("\r\n", "\n") == TEXT
+    assert html.get_content().replace("\r\n", "\n") == HTML
+
+
+def test_a_refused_greeting_is_an_error_unless_failing_silently(smtp_server):
+    recorder = smtp_server(Recorder(refuse_greeting=True))
+    assert email().send(fail_silently=True) == 0
+    with pytest.raises(smtplib.SMTPHeloError):
+        email().send()
+    assert recorder.envelopes == []
 
 
 def test_the_smtp_backend_sends_the_message_to_a_real_server(settings):
