@@ -190,7 +190,9 @@ REMINDER_DISPATCH_SECONDS = env.float("REMINDER_DISPATCH_SECONDS", default=60.0)
 # Most reminders the dispatcher hands out in one go; a full batch starts the next at once.
 REMINDER_DISPATCH_BATCH = env.int("REMINDER_DISPATCH_BATCH", default=500)
 # A reminder handed out this many seconds ago and still pending is handed out again (the
-# broker lost the message, for example when Redis restarted).
+# broker lost the message, for example when Redis restarted). Keep it well above the time the
+# workers take to send what is queued: a row still waiting in the queue would get a second
+# message (which its claim ignores) and keep the dispatcher busy.
 REMINDER_REQUEUE_SECONDS = env.int("REMINDER_REQUEUE_SECONDS", default=300)
 # A claim older than this many seconds belongs to a worker that died: back to pending.
 REMINDER_CLAIM_TIMEOUT_SECONDS = env.int("REMINDER_CLAIM_TIMEOUT_SECONDS", default=300)

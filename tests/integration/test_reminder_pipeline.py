@@ -147,6 +147,24 @@ def test_two_dispatchers_at_once_hand_out_each_reminder_once(clinic, processes, 
     assert_each_delivered_once(mailbox, ids)
 
 
+def test_one_dispatch_task_hands_out_a_backlog_of_several_batches(clinic, processes, mailbox):
+    """The worker's own dispatch tasks chain through a backlog: each full batch hands out the
+    next dispatch amid its messages. No beat runs and the test process dispatches nothing."""
+    from treatments.tasks import reminders_dispatch
+
+    ids = clinic.due_reminders(230)
+    processes.worker("w1", concurrency=2, REMINDER_DISPATCH_BATCH="50")
+
+    reminders_dispatch.delay()
+
+    wait_until(all_settled(ids), timeout=60, what="230 reminders to go out", every=0.2)
+    time.sleep(1)  # a second copy of any message would arrive meanwhile
+    assert_each_delivered_once(mailbox, ids)
+    # Five batches of at most 50, each dispatched once (a dispatch after the last finds none).
+    handed_out = Reminder.objects.filter(pk__in=ids).values_list("enqueued_at", flat=True)
+    assert len(set(handed_out)) == 5
+
+
 def test_two_beats_at_once_send_each_reminder_once(clinic, processes, mailbox):
     """Two `celery beat` processes each run the dispatcher and the sweeper every second; the
     test process does not dispatch at all."""

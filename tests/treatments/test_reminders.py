@@ -564,6 +564,7 @@ def test_a_full_batch_hands_out_the_next_dispatch_amid_its_own_messages(
         monkeypatch.setattr(
             task, "apply_async", lambda args=(), task=task, **kw: published.append((task, args))
         )
+    monkeypatch.setitem(reminder_send.app.conf, "task_always_eager", False)  # as in production
 
     with django_capture_on_commit_callbacks(execute=True):
         full = services.reminders_dispatch(limit=4, follow_up=True)
@@ -577,12 +578,44 @@ def test_a_full_batch_hands_out_the_next_dispatch_amid_its_own_messages(
     assert len(last.handed_out) == 2 and not last.full_batch
     assert published == [(reminder_send, (pk,)) for pk in last.handed_out]
 
-    # Called without follow_up (as the tests and the demo do), the service chains nothing.
+    # Called without follow_up (as the tests do), the service chains nothing.
     Reminder.objects.update(status=ReminderStatus.PENDING, enqueued_at=None)
     published.clear()
     with django_capture_on_commit_callbacks(execute=True):
         services.reminders_dispatch(limit=4)
     assert (reminders_dispatch, ()) not in published and len(published) == 4
+
+    # Run eagerly, the next dispatch goes after the batch, once its producer is released.
+    monkeypatch.setitem(reminder_send.app.conf, "task_always_eager", True)
+    Reminder.objects.update(status=ReminderStatus.PENDING, enqueued_at=None)
+    published.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        full = services.reminders_dispatch(limit=4, follow_up=True)
+    assert published == [(reminder_send, (pk,)) for pk in full.handed_out] + [
+        (reminders_dispatch, ())
+    ]
+
+
+def test_a_full_batch_of_sessions_already_begun_still_hands_out_the_next_dispatch(
+    now, booking, monkeypatch, django_capture_on_commit_callbacks
+):
+    from treatments.tasks import reminder_send, reminders_dispatch
+
+    booking()
+    booking(start=at(DAY, 12), number=2)
+    now.move_to(at(DAY, 13))  # every reminder due, every session begun
+    published = []
+    for task in (reminder_send, reminders_dispatch):
+        monkeypatch.setattr(
+            task, "apply_async", lambda args=(), task=task, **kw: published.append((task, args))
+        )
+    monkeypatch.setitem(reminder_send.app.conf, "task_always_eager", False)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        dispatched = services.reminders_dispatch(limit=3, follow_up=True)
+
+    assert (dispatched.handed_out, dispatched.skipped, dispatched.full_batch) == ([], 3, True)
+    assert published == [(reminders_dispatch, ())]
 
 
 def test_message_ids_stay_the_same_across_attempts(now, booking):
