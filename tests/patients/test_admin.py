@@ -1,4 +1,4 @@
-from datetime import date, timedelta
+from datetime import date, time, timedelta
 
 import pytest
 from django.urls import reverse
@@ -47,6 +47,8 @@ def patient_form(**overrides) -> dict:
 
 def test_reception_registers_a_patient_with_screening_and_consent(reception_client, reception_user):
     today = timezone.localdate()
+    # 09:00, or the current minute before then: later today would be in the future, and refused.
+    signed = min(time(9), timezone.localtime().time())
     response = reception_client.post(
         ADD,
         patient_form(
@@ -54,7 +56,7 @@ def test_reception_registers_a_patient_with_screening_and_consent(reception_clie
                 "consents-0-kind": ConsentKind.MESOTHERAPY,
                 "consents-0-form_version": "2025-01",
                 "consents-0-signed_at_0": today.strftime("%Y-%m-%d"),
-                "consents-0-signed_at_1": "09:00:00",
+                "consents-0-signed_at_1": signed.strftime("%H:%M:00"),
                 "screenings-0-taken_on": today.isoformat(),
                 "screenings-0-anticoagulants": "on",
                 "screenings-0-reviewed_with_patient": "on",
