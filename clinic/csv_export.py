@@ -11,7 +11,7 @@ from decimal import Decimal
 from django.http import HttpResponse
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-NUMBERS = frozenset((int, float, Decimal))
+NUMBERS = (int, float, Decimal)
 
 
 def neutralise(value) -> object:
@@ -22,7 +22,7 @@ def neutralise(value) -> object:
         return "'" + value if value.startswith(FORMULA_STARTS) else value
     if kind in NUMBERS:
         return value
-    if isinstance(value, (int, float, Decimal)):
+    if isinstance(value, NUMBERS):
         return value
     if isinstance(value, (datetime, date)):
         return value.isoformat()

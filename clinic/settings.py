@@ -110,7 +110,8 @@ TEMPLATES = [
     {
         # Only where a template is drawn thousands of times: the rows of the long stock-report
         # tables (inventory/jinja2/) and the reminder email (treatments/jinja2/). Jinja2 draws
-        # them several times faster than Django's engine. Every page is a Django template.
+        # them several times faster than Django's engine (clinic/jinja.py). Every page is a
+        # Django template.
         "BACKEND": "django.template.backends.jinja2.Jinja2",
         "APP_DIRS": True,
         "OPTIONS": {"autoescape": True},

@@ -13,7 +13,6 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Page, Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template import engines
 from django.template.defaultfilters import floatformat
 from django.urls import reverse
 from django.utils import timezone
@@ -22,6 +21,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 from django.views import View
 
+from clinic import jinja
 from clinic.csv_export import csv_response
 from clinic.forms import add_service_errors
 from clinic.substances import SubstanceCategory
@@ -126,7 +126,7 @@ def _table_rows(template_name: str, **context) -> SafeString:
     """The rows of a long report table, drawn by Jinja2 (inventory/jinja2/), which escapes
     every value: Django's engine spent more time on a 700-row table than its query took.
     The rows carry no text of their own to translate; their labels come in `context`."""
-    return mark_safe(engines["jinja2"].get_template(template_name).render(context))
+    return mark_safe(jinja.render(template_name, context))
 
 
 def _labels(choices) -> dict[str, str]:

@@ -6,13 +6,13 @@ import functools
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.template import engines
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
+from clinic import jinja
 from patients.models import ReminderChannel
 
 from . import reminder_policy as policy
@@ -56,10 +56,6 @@ def email_labels(language: str) -> dict[str, str]:
                 "If you cannot come, please cancel so that we can offer the time to someone else."
             ),
         }
-
-
-def _render_email(name: str, context: dict) -> str:
-    return engines["jinja2"].get_template(f"treatments/reminders/{name}").render(context)
 
 
 def appointment_links(*, session_id: int, session_start) -> dict[str, str]:
@@ -107,6 +103,6 @@ def render_reminder(reminder: Reminder, channel: str | None = None) -> ReminderC
         return ReminderContent(
             subject=_("Your appointment at %(clinic_name)s: %(date)s at %(time)s")
             % {**facts, "date": date_format(start, "l j F"), "time": time},
-            text=_render_email("email.txt", context),
-            html=_render_email("email.html", context),
+            text=jinja.render("treatments/reminders/email.txt", context),
+            html=jinja.render("treatments/reminders/email.html", context),
         )
