@@ -536,7 +536,8 @@ WITH stock AS (
            coalesce(sum(l.quantity_on_hand) FILTER (WHERE l.status = 'available'
                                                     AND l.expiry_date >= %(today)s), 0) AS usable,
            coalesce(sum(l.quantity_on_hand * l.unit_cost), 0) AS value
-    FROM inventory_product AS p LEFT JOIN inventory_lot AS l ON l.product_id = p.id
+    FROM inventory_product AS p
+    LEFT JOIN inventory_lot AS l ON l.product_id = p.id AND l.quantity_on_hand > 0
     GROUP BY p.id
 ), page AS (
     SELECT *, sum(value) OVER () AS total_value FROM stock ORDER BY name {limit}
@@ -551,7 +552,8 @@ SELECT p.id, p.name, p.category, p.stock_unit, p.reorder_level,
        coalesce(sum(l.quantity_on_hand), 0) AS on_hand,
        coalesce(sum(l.quantity_on_hand) FILTER (WHERE l.status = 'available'
                                                 AND l.expiry_date >= %(today)s), 0) AS usable
-FROM inventory_product AS p LEFT JOIN inventory_lot AS l ON l.product_id = p.id
+FROM inventory_product AS p
+LEFT JOIN inventory_lot AS l ON l.product_id = p.id AND l.quantity_on_hand > 0
 WHERE p.active
 GROUP BY p.id
 HAVING coalesce(sum(l.quantity_on_hand) FILTER (WHERE l.status = 'available'

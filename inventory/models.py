@@ -199,6 +199,14 @@ class Lot(models.Model):
         indexes = [
             models.Index(fields=["product", "expiry_date", "id"], name="lot_fefo_idx"),
             models.Index(fields=["expiry_date"], name="lot_expiry_idx"),
+            # The lots still on the shelf: a few hundred, where the table keeps every lot ever
+            # received. The snapshot reports (on hand, low stock, expiring, valuation) and the
+            # digest read these alone, so their cost follows the stock, not the years of lots.
+            models.Index(
+                fields=["product", "expiry_date", "id"],
+                condition=Q(quantity_on_hand__gt=0),
+                name="lot_on_shelf_idx",
+            ),
         ]
 
     def __str__(self) -> str:
