@@ -138,7 +138,8 @@ REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's RedisCache, keeping its Redis client between calls (clinic/cache.py).
+            "BACKEND": "clinic.cache.ClinicRedisCache",
             "LOCATION": REDIS_URL,
         }
     }
