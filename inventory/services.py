@@ -67,7 +67,8 @@ def _post(
 ) -> StockMovement:
     """Writes one movement on a lot the caller has locked, and keeps the lot's quantity and the
     daily rollup in step. Stock is valued at the lot's cost, except a receipt, valued at what
-    that delivery cost (so the flows add up to the lot's value after its cost is averaged)."""
+    that delivery cost, and a reversal, at what the consumption it reverses was (so the flows
+    add up to the lot's value after its cost is averaged)."""
     unit_cost = lot.unit_cost if unit_cost is None else unit_cost
     if lot.quantity_on_hand + quantity < 0:
         raise InsufficientStock(what=str(lot), wanted=-quantity, available=lot.quantity_on_hand)
@@ -123,6 +124,31 @@ def _save_lot(lot: Lot, actor: AbstractBaseUser, reason: str, fields: list[str] 
     lot._change_reason = reason
     lot.full_clean(exclude=["product", "supplier"], validate_constraints=False)
     lot.save(update_fields=fields)
+
+
+def _take_in_at_cost(
+    lot: Lot,
+    quantity: Decimal,
+    unit_cost: Decimal,
+    actor: AbstractBaseUser,
+    *,
+    averaged: str,
+    replaced: str,
+) -> None:
+    """Units coming onto a locked lot at `unit_cost`: on an empty lot that becomes its cost,
+    otherwise its cost becomes the average of what is on the shelf and what comes, to the
+    cent. `averaged` and `replaced` are the reasons the lot's history gives for each."""
+    if lot.unit_cost == unit_cost:
+        return
+    if lot.quantity_on_hand > 0:
+        total = lot.quantity_on_hand + quantity
+        lot.unit_cost = (
+            (lot.quantity_on_hand * lot.unit_cost + quantity * unit_cost) / total
+        ).quantize(CENT, ROUND_HALF_UP)
+        _save_lot(lot, actor, averaged, ["unit_cost"])
+    else:
+        lot.unit_cost = unit_cost
+        _save_lot(lot, actor, replaced, ["unit_cost"])
 
 
 @transaction.atomic
@@ -202,15 +228,14 @@ def lot_receive(
         raise LotNotUsable(
             _("Lot %(lot)s was recalled; it cannot be received.") % {"lot": lot_number}
         )
-    if lot.quantity_on_hand > 0 and lot.unit_cost != unit_cost:
-        total = lot.quantity_on_hand + quantity
-        lot.unit_cost = (
-            (lot.quantity_on_hand * lot.unit_cost + quantity * unit_cost) / total
-        ).quantize(CENT, ROUND_HALF_UP)
-        _save_lot(lot, actor, _("Average cost after a new delivery"), ["unit_cost"])
-    elif lot.quantity_on_hand == 0 and lot.unit_cost != unit_cost:
-        lot.unit_cost = unit_cost
-        _save_lot(lot, actor, _("Cost of a new delivery"), ["unit_cost"])
+    _take_in_at_cost(
+        lot,
+        quantity,
+        unit_cost,
+        actor,
+        averaged=_("Average cost after a new delivery"),
+        replaced=_("Cost of a new delivery"),
+    )
     return _post(
         lot,
         kind=MovementKind.RECEIPT,
@@ -313,7 +338,10 @@ def movement_reverse(
     *, movement: StockMovement, actor: AbstractBaseUser, reason: str
 ) -> StockMovement:
     """Puts back what a consumption took, as a new consumption line with the opposite sign that
-    names the one it reverses (a session's record was corrected; the stock never left)."""
+    names the one it reverses (a session's record was corrected; the stock never left). It is
+    valued at the cost the consumption was, so the two cancel out in every report; if the lot's
+    cost has changed since (a delivery averaged it), the units come back as a delivery at that
+    cost would, averaging it again."""
     if not reason.strip():
         raise ValidationError({"reason": _("Say why the consumption is reversed.")})
     if movement.kind != MovementKind.CONSUMPTION or movement.quantity > 0:
@@ -321,6 +349,14 @@ def movement_reverse(
     lot = _lock(movement.lot)
     if StockMovement.objects.filter(reverses=movement).exists():
         raise ValidationError(_("This consumption was already reversed."))
+    _take_in_at_cost(
+        lot,
+        -movement.quantity,
+        movement.unit_cost,
+        actor,
+        averaged=_("Average cost after a consumption was reversed"),
+        replaced=_("Cost of the units a reversal put back"),
+    )
     return _post(
         lot,
         kind=MovementKind.CONSUMPTION,
@@ -329,6 +365,7 @@ def movement_reverse(
         reason=reason.strip(),
         reference=movement.reference,
         reverses=movement,
+        unit_cost=movement.unit_cost,
     )
 
 

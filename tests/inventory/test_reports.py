@@ -238,6 +238,24 @@ def test_past_valuation_agrees_with_today_after_a_lot_cost_is_averaged():
     assert today.value == from_flows.value == Decimal(150)
 
 
+def test_a_reversal_after_the_lot_cost_changed_cancels_the_consumption_it_reverses():
+    """A nurse took 2 at 10.00; a delivery at 30.00 averaged the lot; a manager reversed the
+    consumption. The consumption nets to nothing, and the past valuation agrees with today's."""
+    product = ProductFactory(category="hyaluronic_acid")
+    nurse, boss = UserFactory(username="nurse"), UserFactory(username="boss")
+    expiry = TODAY + timedelta(days=100)
+    receive(product, lot_number="L", quantity="10", cost="10", expiry=expiry, actor=boss)
+    [taken] = services.stock_consume(product=product, quantity=Decimal(2), on=TODAY, actor=nurse)
+    receive(product, lot_number="L", quantity="10", cost="30", expiry=expiry, actor=boss)
+    services.movement_reverse(movement=taken, actor=boss, reason="logged twice")
+    rows = reports.consumption(date_from=TODAY, date_to=TODAY, group="user", period="day")
+    assert sum(row.quantity for row in rows) == 0
+    assert sum(row.value for row in rows) == 0
+    [today] = reports.valuation(as_of=TODAY, today=TODAY)
+    [from_flows] = reports.valuation(as_of=TODAY, today=TODAY + timedelta(days=1))
+    assert today.value == from_flows.value == Decimal(400)
+
+
 @pytest.mark.parametrize(
     ("start", "end", "months", "edges"),
     [

@@ -247,6 +247,35 @@ def test_reversing_a_consumption_puts_the_stock_back_once(product, actor):
         services.movement_reverse(movement=back, actor=actor, reason="reverse the reversal")
 
 
+def test_a_reversal_puts_the_units_back_at_the_cost_they_left_at(product, actor):
+    """10 received at 10.00, 2 consumed, 10 more at 30.00 (the lot averages to 21.11), then the
+    consumption is reversed: it comes back at 10.00, as if it had never left, and the lot's
+    cost becomes 20.00, what it would have been."""
+    expiry = TODAY() + timedelta(days=100)
+    receive(product, lot_number="L", quantity="10", cost="10", expiry=expiry, actor=actor)
+    [taken] = services.stock_consume(product=product, quantity=Decimal(2), on=TODAY(), actor=actor)
+    lot = receive(product, lot_number="L", quantity="10", cost="30", expiry=expiry, actor=actor)
+    assert lot.unit_cost == Decimal("21.11")
+    back = services.movement_reverse(movement=taken, actor=actor, reason="logged twice")
+    lot.refresh_from_db()
+    assert back.unit_cost == taken.unit_cost == Decimal(10)
+    assert (lot.quantity_on_hand, lot.unit_cost) == (20, Decimal(20))
+    assert lot.history.first().history_change_reason == (
+        "Average cost after a consumption was reversed"
+    )
+
+
+def test_a_reversal_onto_an_emptied_lot_takes_the_cost_it_left_at(product, actor):
+    expiry = TODAY() + timedelta(days=100)
+    receive(product, lot_number="L", quantity="2", cost="10", expiry=expiry, actor=actor)
+    [taken] = services.stock_consume(product=product, quantity=Decimal(2), on=TODAY(), actor=actor)
+    lot = Lot.objects.get()
+    Lot.objects.filter(pk=lot.pk).update(unit_cost=Decimal(12))  # as if it had been revalued
+    services.movement_reverse(movement=taken, actor=actor, reason="logged twice")
+    lot.refresh_from_db()
+    assert (lot.quantity_on_hand, lot.unit_cost) == (2, Decimal(10))
+
+
 # Waste, adjustments, counts, returns, status
 
 
