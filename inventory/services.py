@@ -191,7 +191,15 @@ def lot_receive(
         raise ValidationError(errors)
     unit_cost = Decimal(unit_cost).quantize(CENT, ROUND_HALF_UP)
 
-    lot = Lot.objects.select_for_update().filter(product=product, lot_number=lot_number).first()
+    # The lot's row alone: the model's ordering would join the product and lock it too, and
+    # a new lot or rollup row of that product waits for the product's row, so two deliveries
+    # of the same products in another order would deadlock.
+    lot = (
+        Lot.objects.select_for_update(of=("self",))
+        .filter(product=product, lot_number=lot_number)
+        .order_by()
+        .first()
+    )
     if lot is None:
         try:
             with transaction.atomic():
@@ -206,7 +214,9 @@ def lot_receive(
                 _save_lot(lot, actor, _("Received"))
         except IntegrityError:
             # Another delivery of the same lot was written at the same moment.
-            lot = Lot.objects.select_for_update().get(product=product, lot_number=lot_number)
+            lot = Lot.objects.select_for_update(of=("self",)).get(
+                product=product, lot_number=lot_number
+            )
         else:
             lot = _lock(lot)
     if lot.expiry_date != expiry_date:

@@ -1,9 +1,11 @@
 """Stock under concurrent sessions, on PostgreSQL with real threads and real row locks."""
 
+import threading
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 
 from inventory import services
@@ -88,4 +90,40 @@ def test_named_lot_and_first_expiry_consumers_at_once_never_deadlock():
     assert all(outcome in ("ok", "insufficient") for outcome in outcomes), outcomes
     taken = -sum(m.quantity for m in StockMovement.objects.filter(kind="consumption"))
     assert taken == 12 - sum(lot.quantity_on_hand for lot in Lot.objects.all())
+    assert ledger_discrepancies() == []
+
+
+def test_two_deliveries_of_the_same_products_in_another_order_do_not_deadlock():
+    """Each adds to a lot of one product, then receives a new lot of the other, in one
+    transaction (two delivery notes imported at once): neither may hold a lock on a product
+    the other's new lot or rollup row has to check."""
+    first, second = ProductFactory(), ProductFactory()
+    expiry = timezone.localdate() + timedelta(days=200)
+    receive(first, lot_number="A", expiry=expiry)
+    receive(second, lot_number="B", expiry=expiry)
+    actors = [UserFactory(username=f"manager{n}") for n in range(2)]
+    both_hold_a_lot = threading.Barrier(2)
+
+    def deliver(n, existing, new):
+        with transaction.atomic():
+            for index, (product, lot_number) in enumerate((existing, new)):
+                services.lot_receive(
+                    product=product,
+                    lot_number=lot_number,
+                    expiry_date=expiry,
+                    quantity=Decimal(1),
+                    unit_cost=Decimal("12.50"),
+                    actor=actors[n],
+                )
+                if index == 0:
+                    both_hold_a_lot.wait(timeout=10)
+        return "ok"
+
+    results = run_at_once(
+        lambda: deliver(0, (second, "B"), (first, "NEW-1")),
+        lambda: deliver(1, (first, "A"), (second, "NEW-2")),
+    )
+
+    assert results == ["ok", "ok"]
+    assert Lot.objects.count() == 4
     assert ledger_discrepancies() == []
