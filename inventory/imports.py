@@ -93,9 +93,12 @@ def _read(text: str) -> tuple[list[tuple[int, dict[str, str]]], list[str]]:
     return rows, []
 
 
-def delivery_lines_parse(text: str) -> list[tuple[int, DeliveryLine]]:
+def delivery_lines_parse(
+    text: str,
+) -> tuple[list[tuple[int, DeliveryLine]], list[tuple[int, str]]]:
     """Turns the file into delivery lines, numbered as a spreadsheet shows them (the header
-    is row 1). Raises DeliveryImportError listing every problem."""
+    is row 1), and the problems of the rows that are not (row number, text). Raises
+    DeliveryImportError if the file as a whole cannot be read (a column missing, no rows)."""
     rows, problems = _read(text)
     if problems:
         raise DeliveryImportError(problems)
@@ -126,7 +129,7 @@ def delivery_lines_parse(text: str) -> list[tuple[int, DeliveryLine]]:
             )
         try:
             quantity = _decimal(row.get("quantity", ""))
-            if quantity <= 0:
+            if not quantity.is_finite() or quantity <= 0:
                 raise InvalidOperation
         except (InvalidOperation, ValueError):
             quantity = None
@@ -136,7 +139,7 @@ def delivery_lines_parse(text: str) -> list[tuple[int, DeliveryLine]]:
             )
         try:
             cost = _decimal(row.get("unit_cost", ""))
-            if cost < 0:
+            if not cost.is_finite() or cost < 0:
                 raise InvalidOperation
         except (InvalidOperation, ValueError):
             cost = None
@@ -177,17 +180,17 @@ def delivery_lines_parse(text: str) -> list[tuple[int, DeliveryLine]]:
                 ),
             )
         )
-    if problems:
-        raise DeliveryImportError([text for _number, text in problems])
-    return lines
+    return lines, problems
 
 
 @transaction.atomic
 def delivery_import(*, text: str, actor: AbstractBaseUser) -> DeliveryImport:
-    """Receives every line of the file, or none. Problems the stock rules find (an expiry
-    already past, a lot on file with another expiry, a recalled lot) are listed with their rows
-    like those of the file itself."""
-    lines = delivery_lines_parse(text)
+    """Receives every line of the file, or none. The lines the file gives well are received
+    even when others are not, inside this transaction, so that the problems the stock rules
+    find (an expiry already past, a lot on file with another expiry, a recalled lot) are
+    listed with those of the file itself, every row's in one go; then, if there is any, all
+    is rolled back."""
+    lines, problems = delivery_lines_parse(text)
     # The lots already on file are locked first, all together in the app's lock order.
     services.stock_lock(
         lots=Lot.objects.filter(
@@ -195,7 +198,7 @@ def delivery_import(*, text: str, actor: AbstractBaseUser) -> DeliveryImport:
             lot_number__in={line.lot_number for _, line in lines},
         )
     )
-    movements, problems = [], []
+    movements = []
     for number, line in lines:
         try:
             movements.append(

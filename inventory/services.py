@@ -15,12 +15,15 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
 from .exceptions import InsufficientStock, LotNotUsable, _number
 
 __all__ = ["InsufficientStock", "LotNotUsable"]
 from .models import (
+    MONEY,
+    QUANTITY,
     Lot,
     LotStatus,
     MovementKind,
@@ -34,18 +37,41 @@ from .models import (
 
 QUANTUM = Decimal("0.001")
 CENT = Decimal("0.01")
+# What the columns hold (models.QUANTITY and models.MONEY): larger is refused as input.
+MAX_QUANTITY = Decimal(10) ** (QUANTITY["max_digits"] - QUANTITY["decimal_places"])
+MAX_COST = Decimal(10) ** (MONEY["max_digits"] - MONEY["decimal_places"])
 
 
-def _positive(quantity: Decimal | int | str, field: str = "quantity") -> Decimal:
+def _decimal_input(value, field: str, message: str, limit: Decimal) -> Decimal:
+    """`value` as a Decimal, finite and smaller than `limit` either way, or a ValidationError
+    on `field`: `message` if it is no number at all."""
     try:
-        quantity = Decimal(quantity)
+        value = Decimal(value)
     except (ArithmeticError, ValueError, TypeError) as error:
-        raise ValidationError({field: _("Enter a number.")}) from error
-    if not quantity.is_finite() or quantity <= 0:
-        raise ValidationError({field: _("The quantity must be more than zero.")})
+        raise ValidationError({field: message}) from error
+    if not value.is_finite():
+        raise ValidationError({field: message})
+    if abs(value) >= limit:
+        raise ValidationError(
+            {
+                field: _("Enter less than %(limit)s.")
+                % {"limit": number_format(limit, 0, force_grouping=True)}
+            }
+        )
+    return value
+
+
+def _three_decimals(quantity: Decimal, field: str) -> Decimal:
     if quantity != quantity.quantize(QUANTUM):
         raise ValidationError({field: _("Use at most three decimals.")})
     return quantity
+
+
+def _positive(quantity: Decimal | int | str, field: str = "quantity") -> Decimal:
+    quantity = _decimal_input(quantity, field, _("Enter a number."), MAX_QUANTITY)
+    if quantity <= 0:
+        raise ValidationError({field: _("The quantity must be more than zero.")})
+    return _three_decimals(quantity, field)
 
 
 def _lock(lot: Lot) -> Lot:
@@ -71,7 +97,9 @@ def _post(
     add up to the lot's value after its cost is averaged)."""
     unit_cost = lot.unit_cost if unit_cost is None else unit_cost
     if lot.quantity_on_hand + quantity < 0:
-        raise InsufficientStock(what=str(lot), wanted=-quantity, available=lot.quantity_on_hand)
+        raise InsufficientStock(
+            what=str(lot), wanted=-quantity, available=lot.quantity_on_hand, usable=False
+        )
     movement = StockMovement(
         lot=lot,
         kind=kind,
@@ -183,13 +211,19 @@ def lot_receive(
         }
     if received_on > today:
         errors["received_on"] = _("A delivery cannot be received in the future.")
-    if unit_cost is None or Decimal(unit_cost) < 0:
-        errors["unit_cost"] = _("Enter the cost of one stock unit (0 or more).")
+    cost_refused = _("Enter the cost of one stock unit (0 or more).")
+    try:
+        unit_cost = _decimal_input(unit_cost, "unit_cost", cost_refused, MAX_COST)
+    except ValidationError as error:
+        errors.update(error.message_dict)
+    else:
+        if unit_cost < 0:
+            errors["unit_cost"] = cost_refused
     if not product.active:
         errors["product"] = _("%(product)s is no longer active.") % {"product": product}
     if errors:
         raise ValidationError(errors)
-    unit_cost = Decimal(unit_cost).quantize(CENT, ROUND_HALF_UP)
+    unit_cost = unit_cost.quantize(CENT, ROUND_HALF_UP)
 
     # The lot's row alone: the model's ordering would join the product and lock it too, and
     # a new lot or rollup row of that product waits for the product's row, so two deliveries
@@ -403,11 +437,12 @@ def stock_adjust(
     *, lot: Lot, quantity: Decimal, reason: str, actor: AbstractBaseUser
 ) -> StockMovement:
     """A signed correction with a reason (a unit found, a unit broken in transit)."""
-    try:
-        quantity = Decimal(quantity)
-    except (ArithmeticError, ValueError, TypeError) as error:
-        raise ValidationError({"quantity": _("Enter a number.")}) from error
-    _positive(abs(quantity) if quantity else quantity)
+    quantity = _decimal_input(quantity, "quantity", _("Enter a number."), MAX_QUANTITY)
+    if quantity == 0:
+        raise ValidationError(
+            {"quantity": _("Enter a quantity other than zero: more to add, less to take away.")}
+        )
+    _three_decimals(quantity, "quantity")
     if not reason.strip():
         raise ValidationError({"reason": _("Say why the stock is adjusted.")})
     lot = _lock(lot)
@@ -422,11 +457,10 @@ def stock_count(
 ) -> StockMovement | None:
     """Records a physical count: posts the difference from the books as a count correction.
     Returns None when the count agrees with the books."""
-    try:
-        counted = Decimal(counted)
-    except (ArithmeticError, ValueError, TypeError) as error:
-        raise ValidationError({"counted": _("Enter the number of units counted.")}) from error
-    if not counted.is_finite() or counted < 0 or counted != counted.quantize(QUANTUM):
+    counted = _decimal_input(
+        counted, "counted", _("Enter the number of units counted."), MAX_QUANTITY
+    )
+    if counted < 0 or counted != counted.quantize(QUANTUM):
         raise ValidationError({"counted": _("Enter the number of units counted (0 or more).")})
     lot = _lock(lot)
     difference = counted - lot.quantity_on_hand

@@ -56,10 +56,12 @@ def test_one_bad_row_imports_nothing_and_every_error_is_listed(catalogue, tmp_pa
         ),
         encoding="utf-8",
     )
-    with pytest.raises(CommandError, match="Nothing was received: 2 problem"):
+    with pytest.raises(CommandError, match="Nothing was received: 3 problem"):
         call_command("import_delivery", str(path))
     err = capsys.readouterr().err
     assert "row 4: no product with GTIN or name “unknown thing”" in err
+    # Found by the stock rules, though other rows were already wrong.
+    assert "row 6: This lot expired on" in err
     assert "row 5: the lot number is empty; the expiry date “31/02/2027” is not a date" in err
     assert "the quantity “0” is not a number above zero" in err
     assert "the unit cost “-2” is not a number of 0 or more" in err
@@ -80,6 +82,26 @@ def test_problems_the_stock_rules_find_are_listed_by_row_too(catalogue, tmp_path
     assert "row 3: This lot expired on" in err
     assert "row 4: Lot A-1 of HA 1% is on file with expiry" in err
     assert not Lot.objects.filter(lot_number="A-9").exists()
+
+
+def test_numbers_no_column_can_hold_are_listed_by_row(catalogue, tmp_path, capsys):
+    path = tmp_path / "delivery.csv"
+    path.write_text(
+        HEADER
+        + f"HA 1%,A-1,{LATER},1e30,1,,\n"
+        + f"HA 1%,A-2,{LATER},1,Infinity,,\n"
+        + f"HA 1%,A-3,{LATER},1,NaN,,\n"
+        + f"HA 1%,A-4,{LATER},2.5,1e30,,\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(CommandError, match="4 problem"):
+        call_command("import_delivery", str(path))
+    err = capsys.readouterr().err
+    assert "row 2: Enter less than 1,000,000,000." in err
+    assert "row 3: the unit cost “Infinity” is not a number of 0 or more" in err
+    assert "row 4: the unit cost “NaN” is not a number of 0 or more" in err
+    assert "row 5: Enter less than 100,000,000." in err
+    assert Lot.objects.count() == 0
 
 
 def test_semicolon_files_from_spanish_spreadsheets(catalogue, tmp_path):

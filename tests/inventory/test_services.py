@@ -91,6 +91,13 @@ def test_the_same_lot_number_of_another_product_is_another_lot(actor):
         ({"quantity": Decimal("1.0001")}, "quantity"),
         ({"unit_cost": Decimal("-1")}, "unit_cost"),
         ({"lot_number": "  "}, "lot_number"),
+        # Numbers no column can hold, or that are no numbers at all.
+        ({"quantity": Decimal("1e30")}, "quantity"),
+        ({"quantity": "Infinity"}, "quantity"),
+        ({"unit_cost": Decimal("NaN")}, "unit_cost"),
+        ({"unit_cost": "Infinity"}, "unit_cost"),
+        ({"unit_cost": Decimal("1e30")}, "unit_cost"),
+        ({"unit_cost": None}, "unit_cost"),
     ],
 )
 def test_receiving_bad_input_is_refused_and_writes_nothing(product, actor, changes, field):
@@ -294,7 +301,7 @@ def test_discard_needs_a_known_reason_and_enough_stock(product, actor):
     lot = receive(product, quantity="2")
     with pytest.raises(ValidationError, match="Choose why"):
         services.stock_discard(lot=lot, quantity=Decimal(1), reason="lost", actor=actor)
-    with pytest.raises(InsufficientStock):
+    with pytest.raises(InsufficientStock, match=r"3 wanted, .* on hand"):
         services.stock_discard(lot=lot, quantity=Decimal(3), reason="damaged", actor=actor)
 
 
@@ -306,8 +313,12 @@ def test_adjustments_are_signed_and_need_a_reason(product, actor):
     assert lot.quantity_on_hand == 1
     with pytest.raises(ValidationError, match="Say why"):
         services.stock_adjust(lot=lot, quantity=Decimal(1), reason=" ", actor=actor)
-    with pytest.raises(ValidationError, match="more than zero"):
+    with pytest.raises(ValidationError, match="other than zero: more to add, less to take away"):
         services.stock_adjust(lot=lot, quantity=Decimal(0), reason="nothing", actor=actor)
+    with pytest.raises(ValidationError, match="Enter less than 1,000,000,000"):
+        services.stock_adjust(lot=lot, quantity=Decimal("-1e12"), reason="typo", actor=actor)
+    with pytest.raises(ValidationError, match="Enter a number"):
+        services.stock_adjust(lot=lot, quantity="NaN", reason="typo", actor=actor)
     with pytest.raises(InsufficientStock):
         services.stock_adjust(lot=lot, quantity=Decimal(-2), reason="too many", actor=actor)
 
@@ -323,6 +334,8 @@ def test_a_count_posts_the_difference(product, actor):
     assert lot.quantity_on_hand == 9
     with pytest.raises(ValidationError, match="0 or more"):
         services.stock_count(lot=lot, counted=Decimal(-1), actor=actor)
+    with pytest.raises(ValidationError, match="Enter less than"):
+        services.stock_count(lot=lot, counted=Decimal("1e30"), actor=actor)
 
 
 def test_return_to_supplier(product, actor):
