@@ -382,6 +382,7 @@ def _consumption_sql(
 
 # The order of a consumption report: by period, then by the name shown.
 FLOW_ORDER = "ORDER BY 1, 3, 2"
+LARGEST_OFFSET = 2**63 - 1
 
 
 def consumption(
@@ -431,7 +432,8 @@ def consumption_page(
     if query is None:
         return FlowPage([], 1, 0, ZERO)
     sql, params = query
-    if number >= 1:
+    # The offset is a bigint in PostgreSQL: a number past that is past the last page too.
+    if 1 <= number <= LARGEST_OFFSET // per_page:
         with connection.cursor() as cursor:
             cursor.execute(
                 f"SELECT *, count(*) OVER (), sum(flow_value) OVER () FROM ({sql}) AS report "

@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.formats import get_format
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views import View
 
 from clinic import jinja
@@ -158,9 +159,8 @@ class StockReport(PermissionRequiredMixin, View):
             request.GET, fields=self.filter_fields, default_days=self.default_days
         )
         if not form.is_valid():
-            return render(
-                request, self.template_name, {"form": form, "title": self.title}, status=400
-            )
+            context = {"form": form, "title": self.title, **self.subject(**kwargs)}
+            return render(request, self.template_name, context, status=400)
         filters = form.cleaned_data
         context = self.build(filters, **kwargs)
         form.show_applied()
@@ -183,6 +183,11 @@ class StockReport(PermissionRequiredMixin, View):
 
     def wants_csv(self) -> bool:
         return self.request.GET.get("format") == "csv"
+
+    def subject(self, **kwargs) -> dict:
+        """What the report is of, from its URL (a lot), for the page even when the filters are
+        refused."""
+        return {}
 
     def build(self, filters: dict, **kwargs) -> dict:
         raise NotImplementedError
@@ -211,7 +216,7 @@ def _category(code: str) -> str:
 
 class OnHand(StockReport):
     template_name = "inventory/reports/on_hand.html"
-    title = _("Stock on hand")
+    title = gettext_lazy("Stock on hand")
     filter_fields = ["category"]
     csv_name = "on-hand"
 
@@ -296,7 +301,7 @@ class OnHand(StockReport):
 
 class LowStock(StockReport):
     template_name = "inventory/reports/low_stock.html"
-    title = _("Low stock")
+    title = gettext_lazy("Low stock")
     filter_fields = ["category"]
     csv_name = "low-stock"
 
@@ -341,7 +346,7 @@ class LowStock(StockReport):
 
 class Expiring(StockReport):
     template_name = "inventory/reports/expiring.html"
-    title = _("Expiring and expired lots")
+    title = gettext_lazy("Expiring and expired lots")
     csv_name = "expiring"
     WINDOWS = (30, 60, 90)
 
@@ -432,7 +437,7 @@ PERIOD_FORMATS = {"month": "%m/%Y", "week": "%d/%m/%Y", "day": "%d/%m/%Y"}
 
 class Consumption(StockReport):
     template_name = "inventory/reports/consumption.html"
-    title = _("Consumption")
+    title = gettext_lazy("Consumption")
     filter_fields = ["date_from", "date_to", "category", "group", "period"]
     default_days = 90
     csv_name = "consumption"
@@ -528,7 +533,7 @@ class ConsumptionChart(Consumption):
 
 class Waste(StockReport):
     template_name = "inventory/reports/waste.html"
-    title = _("Waste")
+    title = gettext_lazy("Waste")
     default_days = 90
     csv_name = "waste"
 
@@ -556,7 +561,7 @@ class Waste(StockReport):
 
 class Valuation(StockReport):
     template_name = "inventory/reports/valuation.html"
-    title = _("Stock valuation")
+    title = gettext_lazy("Stock valuation")
     filter_fields = ["date_to", "category"]
     csv_name = "valuation"
 
@@ -581,13 +586,16 @@ class Valuation(StockReport):
 
 class LotLedger(StockReport):
     template_name = "inventory/reports/lot_ledger.html"
-    title = _("Ledger of a lot")
+    title = gettext_lazy("Ledger of a lot")
     filter_fields = ["date_from", "date_to"]
     default_days = 3650
     csv_name = "lot-ledger"
 
+    def subject(self, *, pk, **kwargs):
+        return {"lot": get_object_or_404(Lot.objects.select_related("product", "supplier"), pk=pk)}
+
     def build(self, filters, *, pk, **kwargs):
-        lot = get_object_or_404(Lot.objects.select_related("product", "supplier"), pk=pk)
+        lot = self.subject(pk=pk)["lot"]
         movements = reports.lot_ledger(
             lot=lot, date_from=filters["date_from"], date_to=filters["date_to"]
         )

@@ -138,6 +138,9 @@ def test_consumption_is_paged_in_the_database_with_the_whole_reports_total(
     assert shown(2)[:2] == (["C"], 2)
     assert shown(9)[:2] == (["C"], 2)  # past the last page: the last, as Paginator gives it
     assert shown("soon")[:2] == (["A", "B"], 1)
+    # Past any offset the database can take: still the last page.
+    for huge in ("99999999999999999999", "1e300", "92233720368547759"):
+        assert shown(huge)[:2] == (["C"], 2)
     first = manager_client.get(url, {"period": "day"})
     assert first.context["total_value"] == "6.00"
     assert first.context["page"].paginator.num_pages == 2
@@ -174,3 +177,30 @@ def test_every_report_opens_on_the_demo_clinic_whatever_the_database(client, nam
 
     assert response.status_code == 200
     assert response.content
+
+
+@pytest.mark.django_db
+def test_a_lot_ledger_with_refused_filters_still_shows_the_lot(manager_client):
+    lot = receive(ProductFactory(name="HA 1%"), lot_number="L-7")
+    for query in (
+        {"date_from": "2024-05-01", "date_to": "2024-04-01"},
+        {"date_from": "2024-13-01"},
+    ):
+        response = manager_client.get(reverse("reports:stock_lot_ledger", args=[lot.pk]), query)
+        assert response.status_code == 400
+        page = response.content.decode()
+        assert "L-7" in page and reverse("reports:stock_lot_recall", args=[lot.pk]) in page
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("name", "args", "title"),
+    [
+        ("reports:stock_on_hand", [], "Existencias actuales"),
+        ("reports:stock_low", [], "Existencias bajas"),
+        ("reports:stock_valuation", [], "Valoración de existencias"),
+    ],
+)
+def test_report_titles_are_in_the_language_of_the_request(manager_client, name, args, title):
+    page = manager_client.get(reverse(name, args=args), HTTP_ACCEPT_LANGUAGE="es").content
+    assert f'<h1 class="h3 mb-0">{title}</h1>' in page.decode()
