@@ -47,14 +47,18 @@ class ReportFilterForm(forms.Form):
     # themselves (inventory/reports/_frame.html).
     WIDGET_CLASSES = {forms.DateInput: "dateinput form-control", forms.Select: "select form-select"}
 
-    def __init__(self, *args, fields: list[str], default_days: int = 30, **kwargs):
+    def __init__(
+        self, *args, fields: list[str], default_days: int = 30, ahead: bool = False, **kwargs
+    ):
+        """A period left open is the `default_days` up to today, or (`ahead`: a report of what
+        is to come) from today on; a start or an end alone counts that many days from it."""
         super().__init__(*args, **kwargs)
         for name in list(self.fields):
             if name not in fields:
                 del self.fields[name]
         for field in self.fields.values():
             field.widget.attrs["class"] = self.WIDGET_CLASSES[type(field.widget)]
-        self.default_days = default_days
+        self.default_days, self.ahead = default_days, ahead
 
     def full_clean(self):
         super().full_clean()
@@ -64,9 +68,13 @@ class ReportFilterForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        today = timezone.localdate()
-        date_to = cleaned.get("date_to") or today
-        date_from = cleaned.get("date_from") or date_to - timedelta(days=self.default_days)
+        today, days = timezone.localdate(), timedelta(days=self.default_days)
+        if self.ahead:
+            date_from = cleaned.get("date_from") or today
+            date_to = cleaned.get("date_to") or date_from + days
+        else:
+            date_to = cleaned.get("date_to") or today
+            date_from = cleaned.get("date_from") or date_to - days
         if date_from > date_to:
             raise forms.ValidationError(_("The start date is after the end date."))
         if (date_to - date_from).days > 3660:

@@ -152,12 +152,11 @@ class StockReport(PermissionRequiredMixin, View):
     title = ""
     filter_fields = ["date_from", "date_to", "category"]
     default_days = 30
+    ahead = False  # the period left open runs from today on (ReportFilterForm)
     csv_name = "report"
 
     def get(self, request: HttpRequest, **kwargs) -> HttpResponse:
-        form = ReportFilterForm(
-            request.GET, fields=self.filter_fields, default_days=self.default_days
-        )
+        form = self.filter_form()
         if not form.is_valid():
             context = {"form": form, "title": self.title, **self.subject(**kwargs)}
             return render(request, self.template_name, context, status=400)
@@ -183,6 +182,14 @@ class StockReport(PermissionRequiredMixin, View):
 
     def wants_csv(self) -> bool:
         return self.request.GET.get("format") == "csv"
+
+    def filter_form(self) -> ReportFilterForm:
+        return ReportFilterForm(
+            self.request.GET,
+            fields=self.filter_fields,
+            default_days=self.default_days,
+            ahead=self.ahead,
+        )
 
     def subject(self, **kwargs) -> dict:
         """What the report is of, from its URL (a lot), for the page even when the filters are
@@ -268,6 +275,8 @@ class OnHand(StockReport):
         }
 
     def csv(self, context):
+        """A line a lot on the shelf, and one for each product with nothing on it, so that the
+        file lists every product the page does; "usable" is what of a lot may be used today."""
         header = [
             _("Product"),
             _("Category"),
@@ -276,26 +285,32 @@ class OnHand(StockReport):
             _("Expiry"),
             _("Status"),
             _("Quantity"),
+            _("Usable"),
             _("Unit cost"),
             _("Value"),
         ]
+        today = timezone.localdate()
         categories, units = _labels(SubstanceCategory.choices), _labels(StockUnit.choices)
         statuses = _labels(LotStatus.choices)
-        rows = [
-            [
-                p.name,
-                categories[p.category],
-                units[p.stock_unit],
-                lot.lot_number,
-                lot.expiry_date,
-                statuses[lot.status],
-                lot.quantity,
-                lot.unit_cost,
-                lot.value,
-            ]
-            for p in context["products"]
-            for lot in p.lots
-        ]
+        rows = []
+        for p in context["products"]:
+            product = [p.name, categories[p.category], units[p.stock_unit]]
+            if not p.lots:
+                rows.append([*product, "", "", "", Decimal(0), Decimal(0), "", Decimal(0)])
+            for lot in p.lots:
+                usable = lot.status == LotStatus.AVAILABLE and lot.expiry_date >= today
+                rows.append(
+                    [
+                        *product,
+                        lot.lot_number,
+                        lot.expiry_date,
+                        statuses[lot.status],
+                        lot.quantity,
+                        lot.quantity if usable else Decimal(0),
+                        lot.unit_cost,
+                        lot.value,
+                    ]
+                )
         return header, rows
 
 
@@ -348,21 +363,22 @@ class Expiring(StockReport):
     template_name = "inventory/reports/expiring.html"
     title = gettext_lazy("Expiring and expired lots")
     csv_name = "expiring"
+    ahead = True
     WINDOWS = (30, 60, 90)
 
     def build(self, filters, **kwargs):
-        """The expiry window is `within` days from today (30, 60 or 90), or the dates given."""
+        """The expiry window is `within` days from today (30, 60 or 90), or the dates given (a
+        start or an end alone: 30 days from it, or from today to it)."""
         today = timezone.localdate()
-        try:
-            within = int(self.request.GET.get("within", 30))
-        except ValueError:
-            within = 30
-        within = within if within in self.WINDOWS else 30
-        since, until = today, today + timezone.timedelta(days=within)
-        if self.request.GET.get("date_to"):
-            until = filters["date_to"]
-            since = filters["date_from"] if self.request.GET.get("date_from") else today
-            within = None
+        if self.request.GET.get("date_from") or self.request.GET.get("date_to"):
+            since, until, within = filters["date_from"], filters["date_to"], None
+        else:
+            try:
+                within = int(self.request.GET.get("within", 30))
+            except ValueError:
+                within = 30
+            within = within if within in self.WINDOWS else 30
+            since, until = today, today + timezone.timedelta(days=within)
         filters.update(date_from=since, date_to=until)
         lots = reports.expiring(category=filters["category"], today=today, since=since, until=until)
         query = self.request.GET.copy()
@@ -515,9 +531,7 @@ class Consumption(StockReport):
 
 class ConsumptionChart(Consumption):
     def get(self, request, **kwargs):
-        form = ReportFilterForm(
-            request.GET, fields=self.filter_fields, default_days=self.default_days
-        )
+        form = self.filter_form()
         if not form.is_valid():
             return HttpResponse(status=400)
         svg = consumption_chart(
@@ -547,14 +561,22 @@ class Waste(StockReport):
         ]
         return {"report": report, "reasons": reasons}
 
+    @staticmethod
+    def share_percent(report: reports.WasteReport) -> Decimal | None:
+        """Waste as a percentage of consumption at cost, to one decimal place."""
+        share = report.share_of_consumption
+        return None if share is None else (share * 100).quantize(Decimal("0.1"), ROUND_HALF_UP)
+
+    def lines(self, context, figures):
+        share = self.share_percent(context["report"])
+        return {"share": None if share is None else floatformat(share, 1)}
+
     def csv(self, context):
+        report = context["report"]
         rows = [[label, quantity, value] for label, quantity, value in context["reasons"]]
+        rows.append([_("Consumption"), report.consumption_quantity, report.consumption_value])
         rows.append(
-            [
-                _("Consumption"),
-                context["report"].consumption_quantity,
-                context["report"].consumption_value,
-            ]
+            [_("Waste as a share of consumption (at cost), %"), "", self.share_percent(report)]
         )
         return [_("Reason"), _("Quantity"), _("Value")], rows
 

@@ -8,6 +8,7 @@ import os
 import pytest
 from django.conf import settings
 from django.db import connection
+from django.utils import translation
 
 from clinic.accounts import user_set_roles
 from clinic.roles import MANAGER, PRACTITIONER, RECEPTION, ROLE_PERMISSIONS, sync_roles
@@ -84,6 +85,14 @@ def _role_groups(request):
 
         request.getfixturevalue("transactional_db")
         sync_roles(apps, ROLE_PERMISSIONS)
+
+
+@pytest.fixture(autouse=True)
+def _default_language():
+    """A request in another language (Accept-Language) leaves that language active in the
+    thread; the next test starts in the default one again."""
+    yield
+    translation.deactivate()
 
 
 def _user_in(role: str, username: str):

@@ -224,6 +224,26 @@ def test_expiring_takes_a_date_range_and_always_lists_expired_lots(manager_clien
     assert default.context["form"].data["date_to"] == (TODAY + timedelta(days=60)).isoformat()
 
 
+def test_expiring_with_a_start_or_an_end_alone(manager_client):
+    product = ProductFactory()
+    receive(product, lot_number="MID", expiry=TODAY + timedelta(days=50))
+    receive(product, lot_number="FAR", expiry=TODAY + timedelta(days=120))
+    url = reverse("reports:stock_expiring")
+
+    def expiring(**query):
+        response = manager_client.get(url, {k: v.isoformat() for k, v in query.items()})
+        return response.status_code, [lot.lot_number for lot in response.context["expiring"]]
+
+    # A start alone: the 30 days from it.
+    assert expiring(date_from=TODAY + timedelta(days=100)) == (200, ["FAR"])
+    # An end alone: from today to it.
+    assert expiring(date_to=TODAY + timedelta(days=60)) == (200, ["MID"])
+    # An end already past: refused, with the reason.
+    response = manager_client.get(url, {"date_to": (TODAY - timedelta(days=5)).isoformat()})
+    assert response.status_code == 400
+    assert "start date is after the end date" in response.content.decode()
+
+
 def test_long_reports_are_paged_on_screen_and_whole_in_csv(manager_client):
     from inventory import views
 
@@ -252,3 +272,34 @@ def test_on_hand_pages_products_and_its_links_keep_the_filter(manager_client):
     assert "?category=consumable&page=2" in first.content.decode()
     second = manager_client.get(url, {"category": "consumable", "page": 2})
     assert len(second.context["products"]) == 3
+
+
+def test_waste_share_is_shown_to_a_tenth_of_a_percent_and_in_the_csv(manager_client):
+    product = ProductFactory()
+    lot = receive(product, quantity="300", cost="1")
+    actor = UserFactory()
+    services.stock_consume(product=product, quantity=Decimal(250), on=TODAY, actor=actor)
+    services.stock_discard(lot=lot, quantity=Decimal(1), reason="damaged", actor=actor)
+    url = reverse("reports:stock_waste")
+    page = manager_client.get(url).content.decode()
+    assert "<strong>0.4 %</strong>" in page
+    csv = manager_client.get(url, {"format": "csv"}).content.decode("utf-8-sig").splitlines()
+    assert csv[-1] == '"Waste as a share of consumption (at cost), %",,0.4'
+
+
+def test_on_hand_csv_has_every_product_and_what_of_each_lot_is_usable(manager_client):
+    ha = ProductFactory(name="HA 1%")
+    receive(ha, lot_number="GOOD", quantity="4", cost="10")
+    held = receive(ha, lot_number="HELD", quantity="2", cost="10")
+    services.lot_quarantine(lot=held, actor=UserFactory(), reason="fridge alarm")
+    ProductFactory(name="Needles", category="consumable", stock_unit="piece")
+    csv = manager_client.get(reverse("reports:stock_on_hand"), {"format": "csv"})
+    lines = csv.content.decode("utf-8-sig").splitlines()
+    assert lines[0] == "Product,Category,Unit,Lot,Expiry,Status,Quantity,Usable,Unit cost,Value"
+    rows = {
+        cells[3] or cells[0]: [Decimal(cell) if cell else None for cell in cells[6:]]
+        for cells in (line.split(",") for line in lines[1:])
+    }
+    assert rows["GOOD"] == [4, 4, 10, 40]
+    assert rows["HELD"] == [2, 0, 10, 20]
+    assert rows["Needles"] == [0, 0, None, 0]
