@@ -153,14 +153,23 @@ def delivery_lines_parse(
             if supplier is None:
                 errors.append(_("no supplier named “%(supplier)s”") % {"supplier": row["supplier"]})
         if product and lot_number and expiry:
-            earlier = seen.setdefault((product.pk, lot_number), (number, expiry))
-            if earlier[1] != expiry:
+            # One lot, whatever its capitals or spaces (as the database sees it).
+            printed = lot_number.replace(" ", "").upper()
+            row_before, written, expiry_before = seen.setdefault(
+                (product.pk, printed), (number, lot_number, expiry)
+            )
+            if written != lot_number:
+                errors.append(
+                    _("lot %(lot)s is written %(written)s on row %(row)d")
+                    % {"lot": lot_number, "written": written, "row": row_before}
+                )
+            elif expiry_before != expiry:
                 errors.append(
                     _("lot %(lot)s has expiry %(expiry)s on row %(row)d")
                     % {
                         "lot": lot_number,
-                        "expiry": earlier[1].strftime("%d/%m/%Y"),
-                        "row": earlier[0],
+                        "expiry": expiry_before.strftime("%d/%m/%Y"),
+                        "row": row_before,
                     }
                 )
         if errors:

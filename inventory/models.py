@@ -7,13 +7,22 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import Q, Value
+from django.db.models.functions import Replace, Upper
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from clinic.substances import SubstanceCategory
 
 QUANTITY = {"max_digits": 12, "decimal_places": 3}
+
+
+def lot_number_key(lot_number) -> Upper:
+    """A lot number as printed on the box, whatever its capitals or spaces (`lot_number`: a
+    field's name, or an expression)."""
+    return Upper(Replace(lot_number, Value(" "), Value("")))
+
+
 MONEY = {"max_digits": 10, "decimal_places": 2}
 
 
@@ -190,6 +199,17 @@ class Lot(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["product", "lot_number"], name="lot_number_per_product"
+            ),
+            # "ab 123" is lot AB123 typed another way, not another lot: a twin would split a
+            # lot's stock and its patients in two, and a recall would miss half.
+            models.UniqueConstraint(
+                "product",
+                lot_number_key("lot_number"),
+                name="lot_number_per_product_as_printed",
+                violation_error_message=_(
+                    "This product has a lot with this number written another way (in other "
+                    "capitals or spaces)."
+                ),
             ),
             models.CheckConstraint(
                 condition=Q(quantity_on_hand__gte=0), name="lot_quantity_not_negative"

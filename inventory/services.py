@@ -13,7 +13,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, Value
 from django.utils import timezone
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
@@ -33,6 +33,7 @@ from .models import (
     StockMovement,
     Supplier,
     WasteReason,
+    lot_number_key,
 )
 
 QUANTUM = Decimal("0.001")
@@ -179,6 +180,30 @@ def _take_in_at_cost(
         _save_lot(lot, actor, replaced, ["unit_cost"])
 
 
+def _refuse_lot_written_another_way(product: Product, lot_number: str) -> None:
+    """A new lot number that only capitals or spaces tell from one on file is that lot
+    mistyped: the database would refuse it too (lot_number_per_product_as_printed)."""
+    on_file = (
+        Lot.objects.filter(product=product)
+        .annotate(printed=lot_number_key("lot_number"))
+        .filter(printed=lot_number_key(Value(lot_number)))
+        .exclude(lot_number=lot_number)
+        .order_by()
+        .values_list("lot_number", flat=True)
+        .first()
+    )
+    if on_file is not None:
+        raise ValidationError(
+            {
+                "lot_number": _(
+                    "%(product)s has lot %(on_file)s on file: if %(given)s is that lot, type it "
+                    "as on file."
+                )
+                % {"product": product, "on_file": on_file, "given": lot_number}
+            }
+        )
+
+
 @transaction.atomic
 def lot_receive(
     *,
@@ -235,6 +260,7 @@ def lot_receive(
         .first()
     )
     if lot is None:
+        _refuse_lot_written_another_way(product, lot_number)
         try:
             with transaction.atomic():
                 lot = Lot(
@@ -247,7 +273,9 @@ def lot_receive(
                 )
                 _save_lot(lot, actor, _("Received"))
         except IntegrityError:
-            # Another delivery of the same lot was written at the same moment.
+            # Another delivery of the same lot was written at the same moment (as typed here,
+            # or another way).
+            _refuse_lot_written_another_way(product, lot_number)
             lot = Lot.objects.select_for_update(of=("self",)).get(
                 product=product, lot_number=lot_number
             )

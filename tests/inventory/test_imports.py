@@ -104,6 +104,17 @@ def test_numbers_no_column_can_hold_are_listed_by_row(catalogue, tmp_path, capsy
     assert Lot.objects.count() == 0
 
 
+def test_one_lot_written_two_ways_in_a_file_is_listed(catalogue, tmp_path, capsys):
+    path = tmp_path / "delivery.csv"
+    path.write_text(
+        HEADER + f"HA 1%,D-1,{LATER},1,1,,\nHA 1%,d-1,{LATER},1,1,,\n", encoding="utf-8"
+    )
+    with pytest.raises(CommandError, match="1 problem"):
+        call_command("import_delivery", str(path))
+    assert "row 3: lot d-1 is written D-1 on row 2" in capsys.readouterr().err
+    assert Lot.objects.count() == 0
+
+
 def test_semicolon_files_from_spanish_spreadsheets(catalogue, tmp_path):
     path = tmp_path / "albaran.csv"
     path.write_bytes((HEADER.replace(",", ";") + f"HA 1%;B-1;{LATER};4;12,5;;\n").encode("cp1252"))

@@ -82,6 +82,31 @@ def test_the_same_lot_number_of_another_product_is_another_lot(actor):
     assert Lot.objects.count() == 2
 
 
+@pytest.mark.parametrize("typed", ["ab123", "AB 123", " a b 1 2 3 "])
+def test_a_lot_number_written_another_way_is_refused_as_that_lot_mistyped(product, actor, typed):
+    expiry = TODAY() + timedelta(days=100)
+    receive(product, lot_number="AB123", expiry=expiry, actor=actor)
+    with pytest.raises(ValidationError, match="has lot AB123 on file") as raised:
+        receive(product, lot_number=typed, expiry=expiry, actor=actor)
+    assert "lot_number" in raised.value.message_dict
+    assert Lot.objects.get().quantity_on_hand == 10
+
+
+def test_the_database_itself_keeps_one_lot_whatever_its_capitals_or_spaces(product, actor):
+    lot = receive(product, lot_number="AB123", actor=actor)
+    twin = Lot(
+        product=product,
+        lot_number="ab 123",
+        expiry_date=lot.expiry_date,
+        unit_cost=Decimal(1),
+        received_on=TODAY(),
+    )
+    with pytest.raises(ValidationError, match="written another way"):
+        twin.validate_constraints()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        twin.save()
+
+
 @pytest.mark.parametrize(
     ("changes", "field"),
     [
@@ -438,3 +463,26 @@ def test_stock_lock_takes_lots_in_expiry_then_id_order(product, actor):
     middle = receive(other, lot_number="MIDDLE", expiry=TODAY() + timedelta(days=100))
     locked = services.stock_lock(lots=[late], products=[other, product])
     assert [lot.pk for lot in locked] == [early.pk, middle.pk, late.pk]
+
+
+@pytest.mark.postgres
+def test_the_migration_names_lots_already_written_two_ways(product, actor):
+    """Data from before the constraint: the migration stops and names the twins to merge."""
+    import importlib
+
+    from django.apps import apps
+    from django.db import connection
+
+    migration = importlib.import_module("inventory.migrations.0007_lot_number_as_printed")
+    lot = receive(product, lot_number="AB123", actor=actor)
+    with connection.cursor() as cursor:  # rolled back with the test
+        cursor.execute("DROP INDEX lot_number_per_product_as_printed")
+    Lot.objects.create(
+        product=product,
+        lot_number="ab 123",
+        expiry_date=lot.expiry_date,
+        unit_cost=Decimal(1),
+        received_on=TODAY(),
+    )
+    with pytest.raises(RuntimeError, match=f"product {product.pk} lot AB123"):
+        migration.refuse_twins(apps, None)
