@@ -9,7 +9,7 @@ from django.db.models import Count, F, Q
 
 from clinic import scale
 from inventory.models import Lot, StockMovement
-from inventory.reports import ledger_discrepancies, month_discrepancies
+from inventory.reports import ledger_discrepancies, month_discrepancies, rollup_discrepancies
 from patients.models import Consent, Patient, Screening, name_key
 from patients.selectors import patient_search_filter
 from treatments.models import Course, Session, SessionProduct
@@ -90,6 +90,7 @@ def test_scale_fill_has_the_shape_of_a_clinic(filled):
 def test_scale_fill_keeps_the_ledger_and_its_rollups(filled):
     assert ledger_discrepancies() == []
     assert month_discrepancies() == []
+    assert rollup_discrepancies() == []
     call_command("verify_stock_ledger")
     # Never below zero at any time: each of the fill's lots' running balance, in the ledger's
     # order (the demo's lots are written through the services, in the order it calls them).
