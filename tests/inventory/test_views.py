@@ -92,6 +92,26 @@ def test_bad_scans_say_what_is_wrong(manager_client, ha, scan, message):
     assert response.context["form"].initial == {}
 
 
+@pytest.mark.parametrize("barcode", ["4006381333931", "04006381333931"])
+def test_a_boxs_plain_barcode_gives_the_product_and_asks_for_lot_and_expiry(
+    manager_client, barcode
+):
+    """EAN-13 (or ITF-14) carries the GTIN alone; this one also reads as a GS1 order number
+    (AI 400), which it is not."""
+    product = ProductFactory(name="Lidocaine cream", gtin="04006381333931")  # as the admin keeps it
+    response = manager_client.get(RECEIVE, {"scan": barcode}, follow=True)
+    assert response.context["form"].initial["product"] == product
+    assert "carries no lot number and expiry date" in response.content.decode()
+
+
+def test_scanning_a_product_no_longer_active_says_so(manager_client, ha):
+    ha.active = False
+    ha.save()
+    response = manager_client.get(RECEIVE, {"scan": SCAN})
+    assert "is no longer active: it cannot be received" in response.content.decode()
+    assert response.context["form"].initial == {}
+
+
 def test_a_scan_without_a_lot_asks_for_it(manager_client, ha):
     response = manager_client.get(RECEIVE, {"scan": f"01{GTIN}"}, follow=True)
     assert "carries no lot number and expiry date" in response.content.decode()
