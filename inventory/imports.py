@@ -1,5 +1,7 @@
 """Importing a supplier's delivery note from CSV. Every row is checked, and every problem is
-reported with its row number; one bad row means nothing is received."""
+reported with its row number; one bad row means nothing is received. A line whose reference
+(the delivery note's number) was already received into its lot is refused: the same file
+imported twice would double the stock."""
 
 import csv
 import io
@@ -10,10 +12,12 @@ from decimal import Decimal, InvalidOperation
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Min
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from . import services
-from .models import Lot, Product, StockMovement, Supplier, normalise_gtin
+from .models import Lot, MovementKind, Product, StockMovement, Supplier, normalise_gtin
 
 COLUMNS = ["product", "lot_number", "expiry_date", "quantity", "unit_cost", "supplier", "reference"]
 REQUIRED = COLUMNS[:5]
@@ -207,8 +211,30 @@ def delivery_import(*, text: str, actor: AbstractBaseUser) -> DeliveryImport:
             lot_number__in={line.lot_number for _, line in lines},
         )
     )
+    # A delivery note already received (the same file imported again): by its reference,
+    # read before this file's own receipts are written.
+    received = _received_before(lines)
     movements = []
     for number, line in lines:
+        earlier = received.get((line.product.pk, line.lot_number, line.reference))
+        if earlier is not None:
+            problems.append(
+                _problem(
+                    number,
+                    [
+                        _(
+                            "delivery note %(reference)s was already received into lot %(lot)s "
+                            "on %(day)s"
+                        )
+                        % {
+                            "reference": line.reference,
+                            "lot": line.lot_number,
+                            "day": timezone.localtime(earlier).strftime("%d/%m/%Y"),
+                        }
+                    ],
+                )
+            )
+            continue
         try:
             movements.append(
                 services.lot_receive(
@@ -227,6 +253,26 @@ def delivery_import(*, text: str, actor: AbstractBaseUser) -> DeliveryImport:
     if problems:
         raise DeliveryImportError([text for _number, text in sorted(problems)])
     return DeliveryImport(movements=movements)
+
+
+def _received_before(lines: list[tuple[int, DeliveryLine]]) -> dict[tuple, datetime]:
+    """When each (product, lot number, reference) of the file's referenced lines was first
+    received, for those already on file. One query."""
+    references = {line.reference for _, line in lines if line.reference}
+    if not references:
+        return {}
+    receipts = (
+        StockMovement.objects.filter(
+            kind=MovementKind.RECEIPT,
+            reference__in=references,
+            lot__product__in={line.product for _, line in lines},
+            lot__lot_number__in={line.lot_number for _, line in lines},
+        )
+        .values_list("lot__product_id", "lot__lot_number", "reference")
+        .annotate(first=Min("occurred_at"))
+        .order_by()
+    )
+    return {(product, lot, reference): first for product, lot, reference, first in receipts}
 
 
 def _problem(number: int, errors: list[str]) -> tuple[int, str]:

@@ -45,6 +45,23 @@ def test_a_good_file_receives_every_line(catalogue, tmp_path, capsys):
     assert StockMovement.objects.get(lot=lots["A-1"]).actor.username == "system"
 
 
+def test_the_same_delivery_note_imported_again_is_refused(catalogue, tmp_path, capsys):
+    path = tmp_path / "delivery.csv"
+    path.write_text(good_file(), encoding="utf-8")
+    call_command("import_delivery", str(path))
+    with pytest.raises(CommandError, match="2 problem"):
+        call_command("import_delivery", str(path))
+    err = capsys.readouterr().err
+    today = timezone.localdate().strftime("%d/%m/%Y")
+    assert f"row 2: delivery note ALB-1 was already received into lot A-1 on {today}" in err
+    assert "row 3: delivery note ALB-1 was already received into lot N-7" in err
+    assert sum(lot.quantity_on_hand for lot in Lot.objects.all()) == 510
+    # Another delivery note of the same lots is received.
+    path.write_text(good_file().replace("ALB-1", "ALB-2"), encoding="utf-8")
+    call_command("import_delivery", str(path))
+    assert sum(lot.quantity_on_hand for lot in Lot.objects.all()) == 1020
+
+
 def test_one_bad_row_imports_nothing_and_every_error_is_listed(catalogue, tmp_path, capsys):
     path = tmp_path / "delivery.csv"
     path.write_text(
