@@ -723,45 +723,48 @@ class RollupDiscrepancy:
 VALUE_TOLERANCE = Decimal("0.000005")
 
 
+def _rollup_groups(rows, owner: str, period, **sums) -> QuerySet:
+    """`rows` grouped as a rollup row is keyed: owner (lot or product), period (day or
+    month), kind, user, waste reason."""
+    return rows.values(
+        key_owner=F(owner),
+        key_period=period,
+        key_kind=F("kind"),
+        key_actor=F("actor_id"),
+        key_reason=F("waste_reason"),
+    ).annotate(**sums)
+
+
+def _rollup_sums() -> dict:
+    return {
+        "sum_quantity": Sum("quantity"),
+        "sum_value": Sum("value"),
+        "sum_movements": Sum("movements"),
+    }
+
+
 def rollup_discrepancies(limit: int = 50) -> list[RollupDiscrepancy]:
     """Every rollup row whose quantity, value or count of movements differs from its source
     grouped the same way, or that only one side has (at most `limit` of each rollup): the
     reports read these columns row by row, which the per-lot and per-product totals of
     ledger_discrepancies() and month_discrepancies() cannot see. Two queries, each reading
     the whole ledger or daily rollup: for the checking command, not for a page."""
-    tz = timezone.get_current_timezone()
-    ledger = StockMovement.objects.values(
-        key_owner=F("lot_id"),
-        key_period=TruncDate("occurred_at", tzinfo=tz),
-        key_kind=F("kind"),
-        key_actor=F("actor_id"),
-        key_reason=F("waste_reason"),
-    ).annotate(
+    ledger = _rollup_groups(
+        StockMovement.objects,
+        "lot_id",
+        TruncDate("occurred_at", tzinfo=timezone.get_current_timezone()),
         sum_quantity=Sum("quantity"),
         sum_value=Sum(F("quantity") * F("unit_cost"), output_field=MONEY_FIELD),
         sum_movements=Count("id"),
     )
-    daily = StockDay.objects.values(
-        key_owner=F("lot_id"),
-        key_period=F("day"),
-        key_kind=F("kind"),
-        key_actor=F("actor_id"),
-        key_reason=F("waste_reason"),
-    ).annotate(sum_quantity=Sum("quantity"), sum_value=Sum("value"), sum_movements=Sum("movements"))
-    daily_by_month = StockDay.objects.values(
-        key_owner=F("product_id"),
-        key_period=Cast(TruncMonth("day"), output_field=DateField()),
-        key_kind=F("kind"),
-        key_actor=F("actor_id"),
-        key_reason=F("waste_reason"),
-    ).annotate(sum_quantity=Sum("quantity"), sum_value=Sum("value"), sum_movements=Sum("movements"))
-    monthly = StockMonth.objects.values(
-        key_owner=F("product_id"),
-        key_period=F("month"),
-        key_kind=F("kind"),
-        key_actor=F("actor_id"),
-        key_reason=F("waste_reason"),
-    ).annotate(sum_quantity=Sum("quantity"), sum_value=Sum("value"), sum_movements=Sum("movements"))
+    daily = _rollup_groups(StockDay.objects, "lot_id", F("day"), **_rollup_sums())
+    daily_by_month = _rollup_groups(
+        StockDay.objects,
+        "product_id",
+        Cast(TruncMonth("day"), output_field=DateField()),
+        **_rollup_sums(),
+    )
+    monthly = _rollup_groups(StockMonth.objects, "product_id", F("month"), **_rollup_sums())
     found = []
     for name, source, rollup in (("daily", ledger, daily), ("monthly", daily_by_month, monthly)):
         source_sql, source_params = source.order_by().query.sql_with_params()
