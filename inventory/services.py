@@ -41,24 +41,36 @@ CENT = Decimal("0.01")
 # What the columns hold (models.QUANTITY and models.MONEY): larger is refused as input.
 MAX_QUANTITY = Decimal(10) ** (QUANTITY["max_digits"] - QUANTITY["decimal_places"])
 MAX_COST = Decimal(10) ** (MONEY["max_digits"] - MONEY["decimal_places"])
+# A movement's value at cost: far below what a rollup's value column holds (10^11), which sums
+# a day's or a month's movements of one kind.
+MAX_VALUE = Decimal(10) ** 9
 
 
-def _decimal_input(value, field: str, message: str, limit: Decimal) -> Decimal:
-    """`value` as a Decimal, finite and smaller than `limit` either way, or a ValidationError
-    on `field`: `message` if it is no number at all."""
+def _limit(limit: Decimal) -> str:
+    return number_format(limit, 0, force_grouping=True)
+
+
+def _decimal_input(
+    value, field: str, message: str, limit: Decimal, *, signed=False, cents=False
+) -> Decimal:
+    """`value` as a Decimal, finite and smaller than `limit` (either way if `signed`; rounded
+    to the cent first if `cents`), or a ValidationError on `field`: `message` if it is no
+    number at all."""
     try:
         value = Decimal(value)
     except (ArithmeticError, ValueError, TypeError) as error:
         raise ValidationError({field: message}) from error
     if not value.is_finite():
         raise ValidationError({field: message})
+    if cents and abs(value) < limit:
+        value = value.quantize(CENT, ROUND_HALF_UP)
     if abs(value) >= limit:
-        raise ValidationError(
-            {
-                field: _("Enter less than %(limit)s.")
-                % {"limit": number_format(limit, 0, force_grouping=True)}
-            }
+        too_large = (
+            _("Enter a number between -%(limit)s and %(limit)s.")
+            if signed
+            else _("Enter less than %(limit)s.")
         )
+        raise ValidationError({field: too_large % {"limit": _limit(limit)}})
     return value
 
 
@@ -100,6 +112,20 @@ def _post(
     if lot.quantity_on_hand + quantity < 0:
         raise InsufficientStock(
             what=str(lot), wanted=-quantity, available=lot.quantity_on_hand, usable=False
+        )
+    if lot.quantity_on_hand + quantity >= MAX_QUANTITY:
+        raise ValidationError(
+            {"quantity": _("A lot holds less than %(limit)s.") % {"limit": _limit(MAX_QUANTITY)}}
+        )
+    if abs(quantity * unit_cost) >= MAX_VALUE:
+        raise ValidationError(
+            {
+                "quantity": _(
+                    "A movement worth %(limit)s or more is refused: check the quantity and the "
+                    "unit cost."
+                )
+                % {"limit": _limit(MAX_VALUE)}
+            }
         )
     movement = StockMovement(
         lot=lot,
@@ -238,7 +264,7 @@ def lot_receive(
         errors["received_on"] = _("A delivery cannot be received in the future.")
     cost_refused = _("Enter the cost of one stock unit (0 or more).")
     try:
-        unit_cost = _decimal_input(unit_cost, "unit_cost", cost_refused, MAX_COST)
+        unit_cost = _decimal_input(unit_cost, "unit_cost", cost_refused, MAX_COST, cents=True)
     except ValidationError as error:
         errors.update(error.message_dict)
     else:
@@ -248,7 +274,6 @@ def lot_receive(
         errors["product"] = _("%(product)s is no longer active.") % {"product": product}
     if errors:
         raise ValidationError(errors)
-    unit_cost = unit_cost.quantize(CENT, ROUND_HALF_UP)
 
     # The lot's row alone: the model's ordering would join the product and lock it too, and
     # a new lot or rollup row of that product waits for the product's row, so two deliveries
@@ -465,7 +490,7 @@ def stock_adjust(
     *, lot: Lot, quantity: Decimal, reason: str, actor: AbstractBaseUser
 ) -> StockMovement:
     """A signed correction with a reason (a unit found, a unit broken in transit)."""
-    quantity = _decimal_input(quantity, "quantity", _("Enter a number."), MAX_QUANTITY)
+    quantity = _decimal_input(quantity, "quantity", _("Enter a number."), MAX_QUANTITY, signed=True)
     if quantity == 0:
         raise ValidationError(
             {"quantity": _("Enter a quantity other than zero: more to add, less to take away.")}

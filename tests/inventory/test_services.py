@@ -143,6 +143,21 @@ def test_receiving_bad_input_is_refused_and_writes_nothing(product, actor, chang
     assert Lot.objects.count() == 0 and StockMovement.objects.count() == 0
 
 
+def test_what_the_columns_cannot_hold_is_refused_before_anything_is_written(product, actor):
+    expiry = TODAY() + timedelta(days=30)
+    with pytest.raises(ValidationError, match="worth 1,000,000,000 or more is refused"):
+        receive(product, lot_number="L", quantity="999999", cost="9999999", expiry=expiry)
+    # A cost that rounds up to the cent to what the column cannot hold.
+    with pytest.raises(ValidationError, match="Enter less than 100,000,000"):
+        receive(product, lot_number="L", quantity="1", cost="99999999.999", expiry=expiry)
+    lot = receive(product, lot_number="BIG", quantity="999999999", cost="0", expiry=expiry)
+    with pytest.raises(ValidationError, match="A lot holds less than 1,000,000,000"):
+        receive(product, lot_number="BIG", quantity="1", cost="0", expiry=expiry)
+    lot.refresh_from_db()
+    assert lot.quantity_on_hand == 999999999
+    assert StockMovement.objects.count() == 1
+
+
 def test_a_lot_expiring_today_may_still_be_received(product, actor):
     receive(product, expiry=TODAY())
     assert Lot.objects.get().quantity_on_hand == 10
@@ -340,7 +355,7 @@ def test_adjustments_are_signed_and_need_a_reason(product, actor):
         services.stock_adjust(lot=lot, quantity=Decimal(1), reason=" ", actor=actor)
     with pytest.raises(ValidationError, match="other than zero: more to add, less to take away"):
         services.stock_adjust(lot=lot, quantity=Decimal(0), reason="nothing", actor=actor)
-    with pytest.raises(ValidationError, match="Enter less than 1,000,000,000"):
+    with pytest.raises(ValidationError, match="between -1,000,000,000 and 1,000,000,000"):
         services.stock_adjust(lot=lot, quantity=Decimal("-1e12"), reason="typo", actor=actor)
     with pytest.raises(ValidationError, match="Enter a number"):
         services.stock_adjust(lot=lot, quantity="NaN", reason="typo", actor=actor)
