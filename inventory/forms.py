@@ -51,7 +51,8 @@ class ReportFilterForm(forms.Form):
         self, *args, fields: list[str], default_days: int = 30, ahead: bool = False, **kwargs
     ):
         """A period left open is the `default_days` up to today, or (`ahead`: a report of what
-        is to come) from today on; a start or an end alone counts that many days from it."""
+        is to come) from today on. A start alone counts that many days from it; an end alone,
+        back to the start (`ahead`: from today, or from that end if it is already past)."""
         super().__init__(*args, **kwargs)
         for name in list(self.fields):
             if name not in fields:
@@ -70,8 +71,10 @@ class ReportFilterForm(forms.Form):
         cleaned = super().clean()
         today, days = timezone.localdate(), timedelta(days=self.default_days)
         if self.ahead:
-            date_from = cleaned.get("date_from") or today
-            date_to = cleaned.get("date_to") or date_from + days
+            date_from, date_to = cleaned.get("date_from"), cleaned.get("date_to")
+            if date_from is None:
+                date_from = today if date_to is None else min(today, date_to)
+            date_to = date_to or date_from + days
         else:
             date_to = cleaned.get("date_to") or today
             date_from = cleaned.get("date_from") or date_to - days

@@ -17,7 +17,15 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from . import services
-from .models import Lot, MovementKind, Product, StockMovement, Supplier, normalise_gtin
+from .models import (
+    Lot,
+    MovementKind,
+    Product,
+    StockMovement,
+    Supplier,
+    lot_number_printed,
+    normalise_gtin,
+)
 
 COLUMNS = ["product", "lot_number", "expiry_date", "quantity", "unit_cost", "supplier", "reference"]
 REQUIRED = COLUMNS[:5]
@@ -157,10 +165,9 @@ def delivery_lines_parse(
             if supplier is None:
                 errors.append(_("no supplier named “%(supplier)s”") % {"supplier": row["supplier"]})
         if product and lot_number and expiry:
-            # One lot, whatever its capitals or spaces (as the database sees it).
-            printed = lot_number.replace(" ", "").upper()
+            # One lot, whatever its capitals or spaces.
             row_before, written, expiry_before = seen.setdefault(
-                (product.pk, printed), (number, lot_number, expiry)
+                (product.pk, lot_number_printed(lot_number)), (number, lot_number, expiry)
             )
             if written != lot_number:
                 errors.append(

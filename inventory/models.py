@@ -23,6 +23,12 @@ def lot_number_key(lot_number) -> Upper:
     return Upper(Replace(lot_number, Value(" "), Value("")))
 
 
+def lot_number_printed(lot_number: str) -> str:
+    """lot_number_key in Python, for lot numbers not yet in the database (a file's rows). The
+    database has the last word: its UPPER may differ for a few letters outside ASCII."""
+    return lot_number.replace(" ", "").upper()
+
+
 MONEY = {"max_digits": 10, "decimal_places": 2}
 
 
@@ -154,6 +160,12 @@ class LotStatus(models.TextChoices):
     RECALLED = "recalled", _("Recalled")
 
 
+def usable(status: str, expiry_date: date, day: date) -> bool:
+    """Whether a lot in stock may be given on `day`: available, and not expired that day (as
+    LotQuerySet.usable_on says it in SQL)."""
+    return status == LotStatus.AVAILABLE and expiry_date >= day
+
+
 class LotQuerySet(models.QuerySet):
     def usable_on(self, day: date):
         """Lots a patient may receive on `day`: available, not expired that day, in stock."""
@@ -233,11 +245,7 @@ class Lot(models.Model):
         return f"{self.product} · {self.lot_number} ({self.expiry_date:%d/%m/%Y})"
 
     def is_usable_on(self, day: date) -> bool:
-        return (
-            self.status == LotStatus.AVAILABLE
-            and self.expiry_date >= day
-            and self.quantity_on_hand > 0
-        )
+        return usable(self.status, self.expiry_date, day) and self.quantity_on_hand > 0
 
 
 class MovementKind(models.TextChoices):

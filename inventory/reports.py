@@ -47,6 +47,7 @@ from .models import (
     StockMonth,
     StockMovement,
     StockUnit,
+    usable,
 )
 
 ZERO = Decimal(0)
@@ -70,6 +71,9 @@ class LotLine:
     @property
     def status_label(self) -> str:
         return LotStatus(self.status).label
+
+    def is_usable_on(self, day: date) -> bool:
+        return usable(self.status, self.expiry_date, day)
 
 
 @dataclass
@@ -98,6 +102,11 @@ def _products(category: str | None) -> QuerySet[Product]:
     return products.filter(category=category) if category else products
 
 
+def _usable_on_shelf(today: date) -> Q:
+    """Of the lots joined as `shelf`, those usable today (models.usable)."""
+    return Q(shelf__status=LotStatus.AVAILABLE, shelf__expiry_date__gte=today)
+
+
 def _with_shelf(products: QuerySet[Product]) -> QuerySet[Product]:
     """Products joined to their lots still on the shelf (as `shelf`), a product without any
     kept with none: the join reads the few hundred lots the partial index `lot_on_shelf_idx`
@@ -119,12 +128,13 @@ def on_hand(
     products = _with_shelf(_products(category))
     if product_ids is not None:
         products = products.filter(pk__in=product_ids)
-    usable = Q(shelf__status=LotStatus.AVAILABLE, shelf__expiry_date__gte=today)
     rows = (
         products.annotate(
             on_hand=Coalesce(Sum("shelf__quantity_on_hand"), ZERO, output_field=QUANTITY_FIELD),
             usable=Coalesce(
-                Sum("shelf__quantity_on_hand", filter=usable), ZERO, output_field=QUANTITY_FIELD
+                Sum("shelf__quantity_on_hand", filter=_usable_on_shelf(today)),
+                ZERO,
+                output_field=QUANTITY_FIELD,
             ),
             value=Coalesce(
                 Sum(F("shelf__quantity_on_hand") * F("shelf__unit_cost"), output_field=MONEY_FIELD),
@@ -166,14 +176,15 @@ def attach_lots(products: list[ProductStock]) -> None:
 
 def low_stock(*, category: str | None = None, today: date) -> list[ProductStock]:
     """Active products whose usable quantity is at or below their reorder level. One query."""
-    usable = Q(shelf__status=LotStatus.AVAILABLE, shelf__expiry_date__gte=today)
     rows = (
         _with_shelf(_products(category))
         .filter(active=True)
         .annotate(
             on_hand=Coalesce(Sum("shelf__quantity_on_hand"), ZERO, output_field=QUANTITY_FIELD),
             usable=Coalesce(
-                Sum("shelf__quantity_on_hand", filter=usable), ZERO, output_field=QUANTITY_FIELD
+                Sum("shelf__quantity_on_hand", filter=_usable_on_shelf(today)),
+                ZERO,
+                output_field=QUANTITY_FIELD,
             ),
             value=Value(ZERO, output_field=MONEY_FIELD),
         )

@@ -298,7 +298,6 @@ class OnHand(StockReport):
             if not p.lots:
                 rows.append([*product, "", "", "", Decimal(0), Decimal(0), "", Decimal(0)])
             for lot in p.lots:
-                usable = lot.status == LotStatus.AVAILABLE and lot.expiry_date >= today
                 rows.append(
                     [
                         *product,
@@ -306,7 +305,7 @@ class OnHand(StockReport):
                         lot.expiry_date,
                         statuses[lot.status],
                         lot.quantity,
-                        lot.quantity if usable else Decimal(0),
+                        lot.quantity if lot.is_usable_on(today) else Decimal(0),
                         lot.unit_cost,
                         lot.value,
                     ]

@@ -258,8 +258,16 @@ def test_expiring_with_a_start_or_an_end_alone(manager_client):
     assert expiring(date_from=TODAY + timedelta(days=100)) == (200, ["FAR"])
     # An end alone: from today to it.
     assert expiring(date_to=TODAY + timedelta(days=60)) == (200, ["MID"])
-    # An end already past: refused, with the reason.
-    response = manager_client.get(url, {"date_to": (TODAY - timedelta(days=5)).isoformat()})
+    # An end already past: no lot expires in that window; the expired ones are listed as always.
+    assert expiring(date_to=TODAY - timedelta(days=5)) == (200, [])
+    # A start after the end the user typed: refused, with the reason.
+    response = manager_client.get(
+        url,
+        {
+            "date_from": (TODAY + timedelta(days=9)).isoformat(),
+            "date_to": (TODAY + timedelta(days=2)).isoformat(),
+        },
+    )
     assert response.status_code == 400
     assert "start date is after the end date" in response.content.decode()
 
