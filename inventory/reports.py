@@ -730,7 +730,8 @@ class RollupDiscrepancy:
     found: tuple[Decimal, Decimal, int] | None
 
 
-# Values differ in earnest beyond this: SQLite sums them as floating-point numbers.
+# Sums differ in earnest beyond these: SQLite sums decimals as floating-point numbers.
+QUANTITY_TOLERANCE = Decimal("0.0005")
 VALUE_TOLERANCE = Decimal("0.000005")
 
 
@@ -777,30 +778,38 @@ def rollup_discrepancies(limit: int = 50) -> list[RollupDiscrepancy]:
     )
     monthly = _rollup_groups(StockMonth.objects, "product_id", F("month"), **_rollup_sums())
     found = []
+    keys = ", ".join(("key_owner", "key_period", "key_kind", "key_actor", "key_reason"))
     for name, source, rollup in (("daily", ledger, daily), ("monthly", daily_by_month, monthly)):
         source_sql, source_params = source.order_by().query.sql_with_params()
         rollup_sql, rollup_params = rollup.order_by().query.sql_with_params()
-        keys = ("key_owner", "key_period", "key_kind", "key_actor", "key_reason")
+        # Both sides in one column set, summed per key: a key one side lacks has no rows of
+        # it. (A UNION ALL rather than a FULL OUTER JOIN, which SQLite has only since 3.39.)
+        sides = (
+            f"SELECT {keys}, sum_quantity AS s_quantity, sum_value AS s_value, "
+            "sum_movements AS s_movements, 1 AS s_rows, NULL AS r_quantity, NULL AS r_value, "
+            f"NULL AS r_movements, 0 AS r_rows FROM ({source_sql}) AS s "
+            f"UNION ALL SELECT {keys}, NULL, NULL, NULL, 0, sum_quantity, sum_value, "
+            f"sum_movements, 1 FROM ({rollup_sql}) AS r"
+        )
         with connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT {', '.join(f'coalesce(s.{k}, r.{k})' for k in keys)}, "
-                "s.sum_quantity, s.sum_value, s.sum_movements, "
-                "r.sum_quantity, r.sum_value, r.sum_movements "
-                f"FROM ({source_sql}) AS s FULL OUTER JOIN ({rollup_sql}) AS r "
-                f"ON {' AND '.join(f's.{k} = r.{k}' for k in keys)} "
-                "WHERE s.key_owner IS NULL OR r.key_owner IS NULL "
-                "OR s.sum_quantity <> r.sum_quantity OR abs(s.sum_value - r.sum_value) > %s "
-                "OR s.sum_movements <> r.sum_movements "
-                "ORDER BY 1, 2, 3, 4, 5 LIMIT %s",
-                (*source_params, *rollup_params, VALUE_TOLERANCE, limit),
+                f"SELECT {keys}, sum(s_quantity), sum(s_value), sum(s_movements), "
+                "sum(r_quantity), sum(r_value), sum(r_movements), sum(s_rows), sum(r_rows) "
+                f"FROM ({sides}) AS sides GROUP BY {keys} "
+                "HAVING sum(s_rows) = 0 OR sum(r_rows) = 0 "
+                "OR abs(sum(s_quantity) - sum(r_quantity)) > %s "
+                "OR abs(sum(s_value) - sum(r_value)) > %s "
+                "OR sum(s_movements) <> sum(r_movements) "
+                f"ORDER BY {keys} LIMIT %s",
+                (*source_params, *rollup_params, QUANTITY_TOLERANCE, VALUE_TOLERANCE, limit),
             )
             for row in cursor.fetchall():
                 period = row[1]
                 if isinstance(period, str):  # SQLite
                     period = date.fromisoformat(period[:10])
                 sides = [
-                    None if side[0] is None else (_decimal(side[0]), _decimal(side[1]), side[2])
-                    for side in (row[5:8], row[8:11])
+                    (_decimal(side[0]), _decimal(side[1]), int(side[2])) if present else None
+                    for side, present in ((row[5:8], row[11]), (row[8:11], row[12]))
                 ]
                 found.append(RollupDiscrepancy(name, row[0], period, *row[2:5], *sides))
     return found
