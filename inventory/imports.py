@@ -16,6 +16,8 @@ from django.db.models import Min
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from clinic.locks import advisory_lock
+
 from . import services
 from .models import (
     Lot,
@@ -219,7 +221,10 @@ def delivery_import(*, text: str, actor: AbstractBaseUser) -> DeliveryImport:
         )
     )
     # A delivery note already received (the same file imported again): by its reference,
-    # read before this file's own receipts are written.
+    # read before this file's own receipts are written. Two imports of one note at once take
+    # turns here (in the references' order), so the second sees the first's receipts.
+    for reference in sorted({line.reference for _number, line in lines if line.reference}):
+        advisory_lock(f"delivery note:{reference}")
     received = _received_before(lines)
     movements = []
     for number, line in lines:

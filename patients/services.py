@@ -5,9 +5,11 @@ from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+
+from clinic.locks import advisory_lock
 
 from .exceptions import LikelyDuplicatePatient
 from .models import Consent, Patient, Screening, name_key
@@ -17,11 +19,8 @@ def _lock_identity(patient: Patient) -> None:
     """Serialises registrations of the same names and date of birth, so two receptionists
     registering the same walk-in at once cannot both pass the duplicate check. PostgreSQL only:
     SQLite already serialises writers."""
-    if connection.vendor != "postgresql":
-        return
     key = f"{name_key(f'{patient.given_name} {patient.family_name}')}|{patient.date_of_birth}"
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"patient:{key}"])
+    advisory_lock(f"patient:{key}")
 
 
 def _identity_changed(patient: Patient) -> bool:

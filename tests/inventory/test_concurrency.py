@@ -127,3 +127,28 @@ def test_two_deliveries_of_the_same_products_in_another_order_do_not_deadlock():
     assert results == ["ok", "ok"]
     assert Lot.objects.count() == 4
     assert ledger_discrepancies() == []
+
+
+def test_one_delivery_note_imported_twice_at_once_is_received_once():
+    """A double click on the upload: both imports run together on new lots; the second waits
+    for the first, then finds its receipts and is refused."""
+    from inventory.imports import DeliveryImportError, delivery_import
+
+    product = ProductFactory(name="HA 1%")
+    later = (timezone.localdate() + timedelta(days=300)).isoformat()
+    text = (
+        "product,lot_number,expiry_date,quantity,unit_cost,supplier,reference\n"
+        f"HA 1%,NEW-1,{later},10,5,,ALB-9\n"
+    )
+    actors = [UserFactory(username=f"manager{n}") for n in range(2)]
+
+    results = run_at_once(
+        *[lambda n=n: delivery_import(text=text, actor=actors[n]) for n in (0, 1)]
+    )
+
+    refused = [r for r in results if isinstance(r, DeliveryImportError)]
+    assert len(refused) == 1, results
+    assert "delivery note ALB-9 was already received into lot NEW-1" in refused[0].messages[0]
+    lot = Lot.objects.get(product=product)
+    assert lot.quantity_on_hand == 10
+    assert lot.movements.count() == 1
