@@ -1,6 +1,11 @@
-"""A product's lot numbers are unique as printed, whatever their capitals or spaces. Refuses to
-run, naming them, if some lots are already the same lot written two ways: those are merged by
-hand first (a count correction moves the stock, the recall lists both until then)."""
+"""A product's lot numbers are unique as printed, whatever their capitals or spaces.
+
+Refuses to run, naming them (id and number as stored), if some lots are already one lot written
+two ways. For each such group, give every mistyped lot a number that tells it apart (say
+"AB123-DUP") in `manage.py shell`, saving it through the model so that the lot's history
+records the change, and move its stock to the right lot with a stock count and an adjustment;
+then migrate again. Its movements stay where they were posted: the recall list of the right
+lot does not show them, that of the renamed one does."""
 
 import django.db.models.functions.text
 from django.db import migrations, models
@@ -16,14 +21,23 @@ def refuse_twins(apps, schema_editor):
         .values("product_id", "key")
         .annotate(count=models.Count("id"))
         .filter(count__gt=1)
-        .order_by("product_id", "key")
     )
-    if twins:
-        listed = ", ".join(f"product {t['product_id']} lot {t['key']}" for t in twins)
-        raise RuntimeError(
-            f"These lots are written two or more ways for one product: {listed}. "
-            "Merge each into one lot, then migrate again."
+    groups = {(t["product_id"], t["key"]) for t in twins}
+    if not groups:
+        return
+    lots = Lot.objects.annotate(key=key).order_by("product_id", "key", "id")
+    listed = "; ".join(
+        f"product #{product_id}: "
+        + ", ".join(
+            f"lot #{lot.id} {lot.lot_number!r}"
+            for lot in lots.filter(product_id=product_id, key=printed)
         )
+        for product_id, printed in sorted(groups)
+    )
+    raise RuntimeError(
+        f"These lots are one lot written two or more ways: {listed}. Give each mistyped one a "
+        "number that tells it apart (see this migration's notes), then migrate again."
+    )
 
 
 class Migration(migrations.Migration):

@@ -499,5 +499,9 @@ def test_the_migration_names_lots_already_written_two_ways(product, actor):
         unit_cost=Decimal(1),
         received_on=TODAY(),
     )
-    with pytest.raises(RuntimeError, match=f"product {product.pk} lot AB123"):
+    twin = Lot.objects.get(lot_number="ab 123")
+    with pytest.raises(RuntimeError) as raised:
         migration.refuse_twins(apps, None)
+    assert f"product #{product.pk}: lot #{lot.pk} 'AB123', lot #{twin.pk} 'ab 123'" in str(
+        raised.value
+    )
