@@ -53,9 +53,11 @@ def _elements(text: str) -> dict[str, object]:
         result = biip.parse(text)
     except biip.ParseError as error:
         raise ValidationError(_("This is not a GS1 code: %(error)s") % {"error": error}) from error
-    # Digits alone with a valid check digit are the GTIN of a linear barcode, though some also
-    # read as an element string (4006381333931 as order number 400…).
-    if text.isdigit() and len(text) in PLAIN_GTIN_LENGTHS and result.gtin is not None:
+    # Digits alone with a valid check digit are the GTIN of a linear barcode, though some
+    # EAN-13s also read as an element string (4006381333931 as order number 400…). Fourteen
+    # digits that make an element string (10 and a lot number) are that.
+    plain = text.isdigit() and len(text) in PLAIN_GTIN_LENGTHS and result.gtin is not None
+    if plain and (len(text) < 14 or result.gs1_message is None):
         return {GTIN: PlainGtin(result.gtin.as_gtin_14())}
     if result.gs1_message is None:
         raise ValidationError(

@@ -84,6 +84,8 @@ def test_the_printed_form_of_the_code_is_understood_too(manager_client, ha):
         ("hello world", "not a GS1 code"),
         ("0108437012345022", "No product has GTIN"),
         ("17270331", "no product number"),
+        # Fourteen digits that are a valid GTIN, and also lot (10) 123456789019: the lot.
+        ("10123456789019", "no product number"),
     ],
 )
 def test_bad_scans_say_what_is_wrong(manager_client, ha, scan, message):
