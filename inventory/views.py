@@ -367,7 +367,7 @@ class Expiring(StockReport):
 
     def build(self, filters, **kwargs):
         """The expiry window is `within` days from today (30, 60 or 90), or the dates given (a
-        start or an end alone: 30 days from it, or from today to it)."""
+        start or an end alone as ReportFilterForm reads them ahead)."""
         today = timezone.localdate()
         if self.request.GET.get("date_from") or self.request.GET.get("date_to"):
             since, until, within = filters["date_from"], filters["date_to"], None
