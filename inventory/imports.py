@@ -220,11 +220,8 @@ def delivery_import(*, text: str, actor: AbstractBaseUser) -> DeliveryImport:
             lot_number__in={line.lot_number for _, line in lines},
         )
     )
-    # A delivery note already received (the same file imported again): by its reference,
-    # read before this file's own receipts are written. Two imports of one note at once take
-    # turns here (in the references' order), so the second sees the first's receipts.
-    for reference in sorted({line.reference for _number, line in lines if line.reference}):
-        advisory_lock(f"delivery note:{reference}")
+    # A delivery note already received (the same file imported again), read before this
+    # file's own receipts are written.
     received = _received_before(lines)
     movements = []
     for number, line in lines:
@@ -269,10 +266,14 @@ def delivery_import(*, text: str, actor: AbstractBaseUser) -> DeliveryImport:
 
 def _received_before(lines: list[tuple[int, DeliveryLine]]) -> dict[tuple, datetime]:
     """When each (product, lot number, reference) of the file's referenced lines was first
-    received, for those already on file. One query."""
-    references = {line.reference for _, line in lines if line.reference}
+    received, for those already on file. One query, after a lock on each reference (in their
+    order): two imports of one delivery note at once take turns, and the second sees the
+    first's receipts."""
+    references = sorted({line.reference for _, line in lines if line.reference})
     if not references:
         return {}
+    for reference in references:
+        advisory_lock(f"delivery note:{reference}")
     receipts = (
         StockMovement.objects.filter(
             kind=MovementKind.RECEIPT,

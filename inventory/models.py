@@ -15,6 +15,7 @@ from simple_history.models import HistoricalRecords
 from clinic.substances import SubstanceCategory
 
 QUANTITY = {"max_digits": 12, "decimal_places": 3}
+MONEY = {"max_digits": 10, "decimal_places": 2}
 
 
 def lot_number_key(lot_number) -> Upper:
@@ -27,9 +28,6 @@ def lot_number_printed(lot_number: str) -> str:
     """lot_number_key in Python, for lot numbers not yet in the database (a file's rows). The
     database has the last word: its UPPER may differ for a few letters outside ASCII."""
     return lot_number.replace(" ", "").upper()
-
-
-MONEY = {"max_digits": 10, "decimal_places": 2}
 
 
 class StockUnit(models.TextChoices):
@@ -161,18 +159,27 @@ class LotStatus(models.TextChoices):
 
 
 def usable(status: str, expiry_date: date, day: date) -> bool:
-    """Whether a lot in stock may be given on `day`: available, and not expired that day (as
-    LotQuerySet.usable_on says it in SQL)."""
+    """Whether a lot in stock may be given on `day`: available, and not expired that day."""
     return status == LotStatus.AVAILABLE and expiry_date >= day
+
+
+def usable_condition(day: date, via: str = "") -> Q:
+    """usable() as a filter, on lots or (`via`, say "shelf__") on lots joined by that name."""
+    return Q(**{f"{via}status": LotStatus.AVAILABLE, f"{via}expiry_date__gte": day})
+
+
+def on_shelf_condition(via: str = "") -> Q:
+    """Lots with stock: the condition of the partial index lot_on_shelf_idx."""
+    return Q(**{f"{via}quantity_on_hand__gt": 0})
 
 
 class LotQuerySet(models.QuerySet):
     def usable_on(self, day: date):
         """Lots a patient may receive on `day`: available, not expired that day, in stock."""
-        return self.filter(status=LotStatus.AVAILABLE, expiry_date__gte=day, quantity_on_hand__gt=0)
+        return self.filter(usable_condition(day), on_shelf_condition())
 
     def on_shelf(self):
-        return self.filter(quantity_on_hand__gt=0)
+        return self.filter(on_shelf_condition())
 
 
 class Lot(models.Model):
@@ -236,7 +243,7 @@ class Lot(models.Model):
             # digest read these alone, so their cost follows the stock, not the years of lots.
             models.Index(
                 fields=["product", "expiry_date", "id"],
-                condition=Q(quantity_on_hand__gt=0),
+                condition=on_shelf_condition(),
                 name="lot_on_shelf_idx",
             ),
         ]

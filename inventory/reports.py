@@ -6,7 +6,7 @@ moved (flows) or at the lot's current cost (snapshots of today)."""
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import NamedTuple
 
 from django.contrib.auth import get_user_model
@@ -47,7 +47,9 @@ from .models import (
     StockMonth,
     StockMovement,
     StockUnit,
+    on_shelf_condition,
     usable,
+    usable_condition,
 )
 
 ZERO = Decimal(0)
@@ -102,17 +104,12 @@ def _products(category: str | None) -> QuerySet[Product]:
     return products.filter(category=category) if category else products
 
 
-def _usable_on_shelf(today: date) -> Q:
-    """Of the lots joined as `shelf`, those usable today (models.usable)."""
-    return Q(shelf__status=LotStatus.AVAILABLE, shelf__expiry_date__gte=today)
-
-
 def _with_shelf(products: QuerySet[Product]) -> QuerySet[Product]:
     """Products joined to their lots still on the shelf (as `shelf`), a product without any
     kept with none: the join reads the few hundred lots the partial index `lot_on_shelf_idx`
     holds, not every lot ever received."""
     return products.annotate(
-        shelf=FilteredRelation("lots", condition=Q(lots__quantity_on_hand__gt=0))
+        shelf=FilteredRelation("lots", condition=on_shelf_condition(via="lots__"))
     )
 
 
@@ -132,7 +129,7 @@ def on_hand(
         products.annotate(
             on_hand=Coalesce(Sum("shelf__quantity_on_hand"), ZERO, output_field=QUANTITY_FIELD),
             usable=Coalesce(
-                Sum("shelf__quantity_on_hand", filter=_usable_on_shelf(today)),
+                Sum("shelf__quantity_on_hand", filter=usable_condition(today, via="shelf__")),
                 ZERO,
                 output_field=QUANTITY_FIELD,
             ),
@@ -182,7 +179,7 @@ def low_stock(*, category: str | None = None, today: date) -> list[ProductStock]
         .annotate(
             on_hand=Coalesce(Sum("shelf__quantity_on_hand"), ZERO, output_field=QUANTITY_FIELD),
             usable=Coalesce(
-                Sum("shelf__quantity_on_hand", filter=_usable_on_shelf(today)),
+                Sum("shelf__quantity_on_hand", filter=usable_condition(today, via="shelf__")),
                 ZERO,
                 output_field=QUANTITY_FIELD,
             ),
@@ -491,6 +488,12 @@ class WasteReport:
         if not self.consumption_value:
             return None
         return self.waste_value / self.consumption_value
+
+    @property
+    def share_percent(self) -> Decimal | None:
+        """share_of_consumption as a percentage, to one decimal place."""
+        share = self.share_of_consumption
+        return None if share is None else (share * 100).quantize(Decimal("0.1"), ROUND_HALF_UP)
 
 
 def waste(*, date_from: date, date_to: date, category: str | None = None) -> WasteReport:
@@ -807,9 +810,11 @@ def rollup_discrepancies(limit: int = 50) -> list[RollupDiscrepancy]:
                 period = row[1]
                 if isinstance(period, str):  # SQLite
                     period = date.fromisoformat(period[:10])
-                sides = [
+                source_side, rollup_side = (
                     (_decimal(side[0]), _decimal(side[1]), int(side[2])) if present else None
                     for side, present in ((row[5:8], row[11]), (row[8:11], row[12]))
-                ]
-                found.append(RollupDiscrepancy(name, row[0], period, *row[2:5], *sides))
+                )
+                found.append(
+                    RollupDiscrepancy(name, row[0], period, *row[2:5], source_side, rollup_side)
+                )
     return found

@@ -560,23 +560,15 @@ class Waste(StockReport):
         ]
         return {"report": report, "reasons": reasons}
 
-    @staticmethod
-    def share_percent(report: reports.WasteReport) -> Decimal | None:
-        """Waste as a percentage of consumption at cost, to one decimal place."""
-        share = report.share_of_consumption
-        return None if share is None else (share * 100).quantize(Decimal("0.1"), ROUND_HALF_UP)
-
     def lines(self, context, figures):
-        share = self.share_percent(context["report"])
+        share = context["report"].share_percent
         return {"share": None if share is None else floatformat(share, 1)}
 
     def csv(self, context):
         report = context["report"]
         rows = [[label, quantity, value] for label, quantity, value in context["reasons"]]
         rows.append([_("Consumption"), report.consumption_quantity, report.consumption_value])
-        rows.append(
-            [_("Waste as a share of consumption (at cost), %"), "", self.share_percent(report)]
-        )
+        rows.append([_("Waste as a share of consumption (at cost), %"), "", report.share_percent])
         return [_("Reason"), _("Quantity"), _("Value")], rows
 
 
